@@ -27,6 +27,8 @@ export interface OpenBlobOptions {
 
 /** Something blobs can be read from. */
 export interface BlobSource {
+  /** The registry repository the blobs live in, when they do: lets a sink mount instead of copy. */
+  readonly origin?: { registry: string; repository: string };
   /**
    * Opens a blob as a stream. From offset 0 the stream errors if the bytes do not match
    * `desc.digest` and `desc.size`. Each call opens a fresh stream (so a retry can re-open).
@@ -51,14 +53,20 @@ export interface PutBlobOptions {
   signal?: AbortSignal;
 }
 
+/** What {@link ImageSink.putBlob} did. */
+export type PutBlobResult = "exists" | "mounted" | "uploaded";
+
 /** Where an image or index can be written to. */
 export interface ImageSink {
   /** Human-readable name for messages. */
   readonly name: string;
   /** True when the sink already holds this blob. */
   hasBlob(desc: Descriptor): Promise<boolean>;
-  /** Stores a blob read from `source`; a no-op when the sink already holds it. */
-  putBlob(desc: Descriptor, source: BlobSource, options?: PutBlobOptions): Promise<void>;
+  /**
+   * Stores a blob read from `source`; a no-op when the sink already holds it. Says what it did:
+   * `exists` (nothing moved), `mounted` (cross-repository mount) or `uploaded`.
+   */
+  putBlob(desc: Descriptor, source: BlobSource, options?: PutBlobOptions): Promise<PutBlobResult>;
   /** True when the sink already holds this manifest (by digest). */
   hasManifest(desc: Descriptor): Promise<boolean>;
   /**
@@ -66,4 +74,9 @@ export interface ImageSink {
    * must be stored first.
    */
   putManifest(manifest: RawManifest, tag?: string): Promise<void>;
+  /**
+   * Records an untagged top-level manifest, for sinks that list their roots (an OCI layout's
+   * `index.json`). Registries need nothing more than {@link putManifest} by digest.
+   */
+  addToIndex?(desc: Descriptor): Promise<void>;
 }

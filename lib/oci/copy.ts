@@ -1,0 +1,145 @@
+/**
+ * Copy: `source → sink` for an image or a whole index. Only what the sink lacks moves: a child
+ * manifest the sink already holds is skipped with its blobs, and each blob is checked before it
+ * is uploaded (or mounted, when source and sink share a registry). Blobs move in parallel,
+ * bounded; manifests are written children first, tags last, so no tag ever points at content
+ * the sink does not hold.
+ * @module
+ */
+import { KanikoError } from "../errors.ts";
+import type { ImageSink, ImageSource, PutBlobResult, RawManifest } from "./content.ts";
+import { isIndexType } from "./media_types.ts";
+import { hostPlatform, selectManifest } from "./platform.ts";
+import { type Descriptor, parseManifest, type Platform } from "./schemas.ts";
+
+/** Options for {@link copyImage}. */
+export interface CopyOptions {
+  /** Source tag or digest; the source's default when absent. */
+  ref?: string;
+  /** The manifest at `ref`, when the caller already fetched it. */
+  manifest?: RawManifest;
+  /** Tags to write the top manifest under; by digest only when empty. */
+  tags?: string[];
+  /** Copy every child of an index. */
+  all?: boolean;
+  /** Copy only this platform's image out of an index (default: the host's, unless `all`). */
+  platform?: Platform;
+  /** Blobs in flight at once (default 4). */
+  concurrency?: number;
+  /** Called when a blob is done: what the sink did with it. */
+  onBlob?: (desc: Descriptor, result: PutBlobResult) => void;
+  signal?: AbortSignal;
+}
+
+/** What a copy did. */
+export interface CopyResult {
+  /** The manifest written at the top (the index, or the selected image). */
+  manifest: RawManifest;
+  /** Blobs uploaded, and their total size. */
+  blobsCopied: number;
+  bytesCopied: number;
+  /** Blobs mounted from another repository of the same registry. */
+  blobsMounted: number;
+  /** Blobs the sink already held. */
+  blobsSkipped: number;
+}
+
+/** Copies the image or index at `options.ref` of `source` into `sink`. */
+export async function copyImage(
+  source: ImageSource,
+  sink: ImageSink,
+  options: CopyOptions = {},
+): Promise<CopyResult> {
+  const job = new CopyJob(source, sink, options);
+  let top = options.manifest ?? await source.getManifest(options.ref);
+  if (isIndexType(top.mediaType) && !options.all) {
+    const index = parseManifest(top.bytes, top.mediaType, `manifest of ${source.name}`);
+    if (index.kind !== "index") throw new KanikoError(`${source.name}: expected an index`);
+    const child = selectManifest(index.manifest, options.platform ?? hostPlatform());
+    top = await source.getManifest(child.digest);
+  }
+  await job.manifest(top);
+  const tags = options.tags ?? [];
+  if (tags.length === 0) {
+    await sink.putManifest(top);
+    await sink.addToIndex?.({
+      mediaType: top.mediaType,
+      digest: top.digest,
+      size: top.bytes.byteLength,
+    });
+  }
+  for (const tag of tags) await sink.putManifest(top, tag);
+  return { manifest: top, ...job.stats };
+}
+
+class CopyJob {
+  stats = { blobsCopied: 0, bytesCopied: 0, blobsMounted: 0, blobsSkipped: 0 };
+  #blobs = new Map<string, Promise<void>>();
+  #running = 0;
+  #queue: Array<() => void> = [];
+
+  constructor(
+    readonly source: ImageSource,
+    readonly sink: ImageSink,
+    readonly options: CopyOptions,
+  ) {}
+
+  /** Copies what `raw` refers to (children, blobs); the caller writes `raw` itself. */
+  async manifest(raw: RawManifest): Promise<void> {
+    const parsed = parseManifest(
+      raw.bytes,
+      raw.mediaType,
+      `manifest ${raw.digest} of ${this.source.name}`,
+    );
+    if (parsed.kind === "index") {
+      await Promise.all(parsed.manifest.manifests.map((d) => this.#child(d)));
+      return;
+    }
+    const m = parsed.manifest;
+    const blobs = [m.config, ...m.layers].filter((d) => !isForeign(d));
+    await Promise.all(blobs.map((d) => this.#blob(d)));
+  }
+
+  async #child(desc: Descriptor): Promise<void> {
+    if (await this.sink.hasManifest(desc)) return;
+    const raw = await this.source.getManifest(desc.digest);
+    await this.manifest(raw);
+    await this.sink.putManifest(raw);
+  }
+
+  #blob(desc: Descriptor): Promise<void> {
+    let p = this.#blobs.get(desc.digest);
+    if (!p) {
+      p = this.#limited(async () => {
+        const result = await this.sink.putBlob(desc, this.source, { signal: this.options.signal });
+        if (result === "exists") this.stats.blobsSkipped++;
+        else if (result === "mounted") this.stats.blobsMounted++;
+        else {
+          this.stats.blobsCopied++;
+          this.stats.bytesCopied += desc.size;
+        }
+        this.options.onBlob?.(desc, result);
+      });
+      this.#blobs.set(desc.digest, p);
+    }
+    return p;
+  }
+
+  async #limited<T>(fn: () => Promise<T>): Promise<T> {
+    const limit = Math.max(1, this.options.concurrency ?? 4);
+    if (this.#running >= limit) await new Promise<void>((r) => this.#queue.push(r));
+    this.#running++;
+    try {
+      return await fn();
+    } finally {
+      this.#running--;
+      this.#queue.shift()?.();
+    }
+  }
+}
+
+/** Foreign (Windows base) and non-distributable layers are referenced by URL, never copied. */
+function isForeign(desc: Descriptor): boolean {
+  const t = desc.mediaType;
+  return (t.includes("foreign") || t.includes("nondistributable")) && (desc.urls?.length ?? 0) > 0;
+}

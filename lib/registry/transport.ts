@@ -1,0 +1,345 @@
+/**
+ * The HTTP transport of the registry client. `fetch` (with one `Deno.HttpClient` per set of TLS
+ * settings) carries API calls and downloads; `node:http(s)` carries what `fetch` cannot: streamed
+ * bodies with a real `Content-Length` (fetch sends them chunked, which some registries refuse) and
+ * hosts whose certificates are not verified. Redirects are followed here, and `Authorization` is
+ * never forwarded to another host.
+ * @module
+ */
+import http from "node:http";
+import https from "node:https";
+import tls from "node:tls";
+import { Readable } from "node:stream";
+import { KanikoError } from "../errors.ts";
+import type { HttpRequest, HttpResponse, HttpTransport, SizedStream } from "./http_types.ts";
+import type { HostSettings } from "./options.ts";
+
+const MAX_REDIRECTS = 5;
+/** Default limit for bodies read into memory (manifests, JSON): 4 MiB, as distribution-spec says. */
+export const DEFAULT_BODY_LIMIT = 4 * 1024 * 1024;
+
+/** Options for {@link Transport}. */
+export interface TransportOptions {
+  /** `User-Agent` header value. */
+  userAgent?: string;
+  /** Milliseconds to wait for response headers before failing. Default 120000. */
+  headersTimeout?: number;
+}
+
+/** The production {@link HttpTransport}. */
+export class Transport implements HttpTransport {
+  #clients = new Map<string, Deno.HttpClient>();
+  #agents = new Map<string, http.Agent>();
+  #files = new Map<string, string>();
+  #userAgent: string;
+  #headersTimeout: number;
+
+  constructor(options: TransportOptions = {}) {
+    this.#userAgent = options.userAgent ?? "kaniko-deno";
+    this.#headersTimeout = options.headersTimeout ?? 120_000;
+  }
+
+  /** Sends a request, following up to 5 redirects. */
+  async send(request: HttpRequest): Promise<HttpResponse> {
+    let url = request.url;
+    let headers: Record<string, string> = {
+      "user-agent": this.#userAgent,
+      ...lowerKeys(request.headers),
+    };
+    let method = request.method;
+    for (let hop = 0;; hop++) {
+      const response = await this.#sendOnce({ ...request, method, url, headers });
+      const location = response.headers.get("location");
+      if (
+        ![301, 302, 303, 307, 308].includes(response.status) || !location || hop >= MAX_REDIRECTS
+      ) {
+        return response;
+      }
+      if (isSizedStream(request.body) && ![303].includes(response.status)) return response;
+      await response.discard();
+      const next = new URL(location, url);
+      if (next.host !== new URL(url).host) {
+        headers = { ...headers };
+        delete headers["authorization"];
+      }
+      if (response.status === 303) method = "GET";
+      url = next.toString();
+    }
+  }
+
+  /** Closes pooled connections. */
+  close(): void {
+    for (const c of this.#clients.values()) c.close();
+    for (const a of this.#agents.values()) a.destroy();
+    this.#clients.clear();
+    this.#agents.clear();
+  }
+
+  async #sendOnce(request: HttpRequest & { headers: Record<string, string> }) {
+    const url = new URL(request.url);
+    const host = request.host ?? { allowHttp: false, skipVerify: false };
+    const useNode = isSizedStream(request.body) ||
+      (url.protocol === "https:" && host.skipVerify);
+    try {
+      return useNode
+        ? await this.#sendNode(url, request, host)
+        : await this.#sendFetch(url, request, host);
+    } catch (err) {
+      if (err instanceof KanikoError) throw err;
+      throw networkError(url, err, host);
+    }
+  }
+
+  async #sendFetch(
+    url: URL,
+    request: HttpRequest & { headers: Record<string, string> },
+    host: HostSettings,
+  ): Promise<HttpResponse> {
+    const client = await this.#client(host);
+    const timeout = AbortSignal.timeout(this.#headersTimeout);
+    const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+    const res = await fetch(url, {
+      method: request.method,
+      headers: request.headers,
+      body: request.body as Uint8Array | string | undefined,
+      redirect: "manual",
+      signal,
+      client,
+    } as RequestInit);
+    return wrapResponse(res.status, res.headers, res.url || url.toString(), res.body);
+  }
+
+  async #sendNode(
+    url: URL,
+    request: HttpRequest & { headers: Record<string, string> },
+    host: HostSettings,
+  ): Promise<HttpResponse> {
+    const secure = url.protocol === "https:";
+    const tlsOptions = secure ? await this.#nodeTls(host) : {};
+    const headers: Record<string, string> = { ...request.headers };
+    const body = request.body;
+    if (isSizedStream(body)) headers["content-length"] = String(body.length);
+    else if (body !== undefined) headers["content-length"] = String(bodyLength(body));
+    const agent = this.#agent(secure, host, tlsOptions);
+    return await new Promise<HttpResponse>((resolve, reject) => {
+      const mod = secure ? https : http;
+      const req = mod.request({
+        method: request.method,
+        hostname: url.hostname.replace(/^\[|\]$/g, ""),
+        port: url.port || (secure ? 443 : 80),
+        path: url.pathname + url.search,
+        headers,
+        agent,
+        ...tlsOptions,
+      }, (res) => {
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) {
+          if (Array.isArray(v)) v.forEach((x) => h.append(k, x));
+          else if (v !== undefined) h.set(k, String(v));
+        }
+        const web = Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>;
+        resolve(wrapResponse(res.statusCode ?? 0, h, url.toString(), web));
+      });
+      const timer = setTimeout(
+        () => req.destroy(new Error("timed out waiting for the response")),
+        this.#headersTimeout,
+      );
+      req.on("response", () => clearTimeout(timer));
+      req.on("error", (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      request.signal?.addEventListener("abort", () => req.destroy(new Error("aborted")));
+      if (isSizedStream(body)) pipeBody(body, req, reject);
+      else req.end(body);
+    });
+  }
+
+  async #client(host: HostSettings): Promise<Deno.HttpClient | undefined> {
+    if (!host.caFile && !host.clientCert) return undefined;
+    const key = `${host.caFile ?? ""}|${host.clientCert?.cert ?? ""}|${host.clientCert?.key ?? ""}`;
+    let client = this.#clients.get(key);
+    if (!client) {
+      const options: Deno.CreateHttpClientOptions & { cert?: string; key?: string } = {};
+      if (host.caFile) options.caCerts = [await this.#read(host.caFile, "CA certificate")];
+      if (host.clientCert) {
+        options.cert = await this.#read(host.clientCert.cert, "client certificate");
+        options.key = await this.#read(host.clientCert.key, "client key");
+      }
+      client = Deno.createHttpClient(options as Deno.CreateHttpClientOptions);
+      this.#clients.set(key, client);
+    }
+    return client;
+  }
+
+  async #nodeTls(host: HostSettings): Promise<https.AgentOptions> {
+    const options: https.AgentOptions = { rejectUnauthorized: !host.skipVerify };
+    if (host.caFile) {
+      options.ca = [...tls.rootCertificates, await this.#read(host.caFile, "CA certificate")];
+    }
+    if (host.clientCert) {
+      options.cert = await this.#read(host.clientCert.cert, "client certificate");
+      options.key = await this.#read(host.clientCert.key, "client key");
+    }
+    return options;
+  }
+
+  #agent(secure: boolean, host: HostSettings, tlsOptions: https.AgentOptions): http.Agent {
+    const key = `${secure}|${host.skipVerify}|${host.caFile ?? ""}|${host.clientCert?.cert ?? ""}`;
+    let agent = this.#agents.get(key);
+    if (!agent) {
+      agent = secure
+        ? new https.Agent({ keepAlive: true, ...tlsOptions })
+        : new http.Agent({ keepAlive: true });
+      this.#agents.set(key, agent);
+    }
+    return agent;
+  }
+
+  async #read(path: string, what: string): Promise<string> {
+    let text = this.#files.get(path);
+    if (text === undefined) {
+      try {
+        text = await Deno.readTextFile(path);
+      } catch (e) {
+        throw new KanikoError(`cannot read ${what} ${path}: ${(e as Error).message}`);
+      }
+      this.#files.set(path, text);
+    }
+    return text;
+  }
+}
+
+function pipeBody(body: SizedStream, req: http.ClientRequest, reject: (e: unknown) => void) {
+  const source = Readable.fromWeb(
+    body.stream as unknown as import("node:stream/web").ReadableStream,
+  );
+  source.on("error", (e) => {
+    req.destroy(e);
+    reject(e);
+  });
+  source.pipe(req);
+}
+
+function isSizedStream(body: HttpRequest["body"]): body is SizedStream {
+  return typeof body === "object" && body !== null && "stream" in body;
+}
+
+function bodyLength(body: Uint8Array | string): number {
+  return typeof body === "string" ? new TextEncoder().encode(body).byteLength : body.byteLength;
+}
+
+function lowerKeys(headers: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) out[k.toLowerCase()] = v;
+  return out;
+}
+
+function wrapResponse(
+  status: number,
+  headers: Headers,
+  url: string,
+  body: ReadableStream<Uint8Array> | null,
+): HttpResponse {
+  return {
+    status,
+    headers,
+    url,
+    body,
+    bytes: (limit = DEFAULT_BODY_LIMIT) => readLimited(body, limit, url),
+    text: async (limit = DEFAULT_BODY_LIMIT) =>
+      new TextDecoder().decode(await readLimited(body, limit, url)),
+    discard: async () => {
+      await body?.cancel().catch(() => {});
+    },
+  };
+}
+
+/** Reads a whole stream into memory, failing past `limit` bytes. */
+export async function readLimited(
+  body: ReadableStream<Uint8Array> | null,
+  limit: number,
+  what: string,
+): Promise<Uint8Array> {
+  if (!body) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.byteLength;
+    if (size > limit) {
+      await body.cancel().catch(() => {});
+      throw new KanikoError(`response from ${redactUrl(what)} is larger than ${limit} bytes`, {
+        code: "SIZE_INVALID",
+      });
+    }
+    chunks.push(chunk);
+  }
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}
+
+/** Turns a fetch / node:http failure into one clear line, coded NETWORK or TLS. */
+export function networkError(url: URL, err: unknown, host: HostSettings): KanikoError {
+  const text = errorText(err);
+  const where = url.host;
+  const lower = text.toLowerCase();
+  if (
+    /certificate|unknownissuer|self[- ]signed|x509|tls|ssl|handshake|notvalidforname/.test(lower)
+  ) {
+    const hint = host.skipVerify ? undefined : `if ${where} uses a private CA, pass ` +
+      `--registry-certificate ${where}=CA.pem (or --skip-tls-verify-registry ${where})`;
+    return new KanikoError(`TLS connection to ${where} failed: ${shortCause(text)}`, {
+      code: "TLS",
+      hint,
+      cause: err,
+    });
+  }
+  let reason = shortCause(text);
+  if (/refused|econnrefused/.test(lower)) reason = "connection refused";
+  else if (/reset|econnreset|broken pipe|epipe/.test(lower)) reason = "connection reset";
+  else if (/dns|getaddrinfo|name or service|enotfound|failed to lookup/.test(lower)) {
+    reason = "host name not found";
+  } else if (/timed out|timeout/.test(lower)) reason = "timed out";
+  return new KanikoError(`cannot reach ${where}: ${reason}`, { code: "NETWORK", cause: err });
+}
+
+function errorText(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let i = 0; e && i < 5; i++) {
+    if (e instanceof Error) {
+      parts.push(e.message);
+      const code = (e as { code?: string }).code;
+      if (code) parts.push(code);
+      e = e.cause;
+    } else {
+      parts.push(String(e));
+      break;
+    }
+  }
+  return parts.join(": ");
+}
+
+function shortCause(text: string): string {
+  const cleaned = text.replace(/error sending request for url \([^)]*\):?\s*/gi, "")
+    .replace(/client error \(connect\):?\s*/gi, "").replace(/\s+/g, " ").trim();
+  return cleaned.length > 200 ? cleaned.slice(0, 197) + "..." : cleaned;
+}
+
+/** Removes credentials and query strings (upload tokens) from a URL for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = "";
+    u.password = "";
+    u.search = "";
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
