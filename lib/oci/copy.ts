@@ -127,13 +127,16 @@ class CopyJob {
 
   async #limited<T>(fn: () => Promise<T>): Promise<T> {
     const limit = Math.max(1, this.options.concurrency ?? 4);
+    // A finishing task hands its slot to the first waiter directly, so a newcomer arriving before
+    // the waiter resumes cannot take the slot too.
     if (this.#running >= limit) await new Promise<void>((r) => this.#queue.push(r));
-    this.#running++;
+    else this.#running++;
     try {
       return await fn();
     } finally {
-      this.#running--;
-      this.#queue.shift()?.();
+      const next = this.#queue.shift();
+      if (next) next();
+      else this.#running--;
     }
   }
 }

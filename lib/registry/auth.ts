@@ -9,6 +9,7 @@
  */
 import { z } from "zod";
 import { describeError, KanikoError, oneLine } from "../errors.ts";
+import { addSecret } from "../log.ts";
 import { type Challenge, findChallenge, parseChallenges } from "./challenge.ts";
 import {
   basicAuthorization,
@@ -16,6 +17,7 @@ import {
   isAnonymous,
   resolveCredentials,
   scrubSecrets,
+  secretsOf,
 } from "./docker_config.ts";
 import type { HttpResponse, HttpTransport } from "./http_types.ts";
 import {
@@ -236,7 +238,11 @@ export class Authenticator {
             dockerConfigDir: this.#options.dockerConfigDir ??
               this.#options.options?.dockerConfigDir,
           })
-      ).then((c) => (this.#resolved = c));
+      ).then((c) => {
+        // whatever a registry echoes back (error bodies, logs) must not show these
+        for (const secret of secretsOf(c)) addSecret(secret);
+        return (this.#resolved = c);
+      });
       const pending = this.#credentials;
       pending.catch(() => this.#credentials === pending && (this.#credentials = undefined));
     }

@@ -222,7 +222,13 @@ async function chunkedUpload(client: RegistryClient, job: UploadJob): Promise<vo
           { code: "NETWORK" },
         );
       }
-      const status = await uploadStatus(client, job.repository, location);
+      const status = await uploadStatus(client, job.repository, location).catch(async (err) => {
+        // distribution cancels a session whose data no longer matches its state (after a cut
+        // PATCH): start a new session from byte 0
+        if (!isLostSession(err)) throw err;
+        log.info(`${client.registry} dropped the upload of ${job.desc.digest}; starting it again`);
+        return { next: 0, location: await startUpload(client, job.repository) };
+      });
       location = status.location;
       log.info(`resuming upload of ${job.desc.digest} at byte ${status.next}`);
       await reader.cancel();
@@ -263,9 +269,17 @@ async function uploadStatus(
   await res.discard();
   const end = rangeEnd(res.headers.get("range"));
   return {
-    next: end === undefined ? 0 : end + 1,
+    // distribution answers `0-0` for an empty session as well as for one byte: read it as
+    // empty (resending one byte costs at most a 416), never as "skip byte 0"
+    next: end === undefined || end === 0 ? 0 : end + 1,
     location: locationOf(res.headers.get("location"), location) ?? location,
   };
+}
+
+/** True for the answers of a registry that no longer knows an upload session. */
+function isLostSession(err: unknown): boolean {
+  return err instanceof KanikoError &&
+    ["BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID", "NOT_FOUND"].includes(err.code ?? "");
 }
 
 /** The inclusive end of a `Range: 0-N` (or `bytes=0-N`) header; undefined when absent. */

@@ -44,7 +44,7 @@ export interface ApiRequest {
   expect: number[];
   /** Describes the attempt for error messages. */
   what: string;
-  /** Do not retry (the body cannot be replayed). Defaults to true for streamed bodies. */
+  /** Do not retry. Requests with streamed bodies are never retried here (they cannot be replayed). */
   noRetry?: boolean;
   signal?: AbortSignal;
 }
@@ -126,8 +126,10 @@ export class RegistryClient {
 
   /** Sends an API request with authentication, refresh on 401, retries and warnings. */
   async request(req: ApiRequest): Promise<HttpResponse> {
-    const streamed = typeof req.body === "object" && req.body !== null && "stream" in req.body;
-    const retries = (req.noRetry ?? streamed) ? 0 : this.#retries();
+    // A streamed body is consumed by the first attempt: nothing here may replay it (not even the
+    // free replay after REAUTH, which is the caller's to do with a fresh stream).
+    if (isStreamBody(req.body)) return await this.#attempt(req);
+    const retries = req.noRetry ? 0 : this.#retries();
     return await withRetry(() => this.#attempt(req), {
       retries,
       initialDelay: this.options.pushRetryInitialDelay,
@@ -295,7 +297,16 @@ export class RegistryClient {
         expect: [200],
         what: `listing tags of ${this.registry}/${repository}`,
       });
-      const body = JSON.parse(await res.text(DEFAULT_BODY_LIMIT * 4)) as { tags?: unknown };
+      const text = await res.text(DEFAULT_BODY_LIMIT * 4);
+      let body: { tags?: unknown };
+      try {
+        body = JSON.parse(text) ?? {};
+      } catch {
+        throw new KanikoError(
+          `listing tags of ${this.registry}/${repository} failed: the answer is not JSON`,
+          { hint: "check that the registry address points at a registry API" },
+        );
+      }
       const pageTags = Array.isArray(body.tags)
         ? body.tags.filter((t) => typeof t === "string")
         : [];

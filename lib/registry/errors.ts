@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { KanikoError } from "../errors.ts";
+import { KanikoError, oneLine } from "../errors.ts";
 import type { HttpResponse } from "./http_types.ts";
 import { parseRetryAfter, RetryableError } from "./retry.ts";
 
@@ -34,8 +34,9 @@ export async function responseError(response: HttpResponse, what: string): Promi
     code = first?.code;
     detail = body.errors.map((e) => [e.code, e.message].filter(Boolean).join(": ")).join("; ");
   } catch {
-    detail = text.trim().startsWith("<") ? "" : text.trim().slice(0, 200);
+    detail = text.trim().startsWith("<") ? "" : oneLine(text).slice(0, 200);
   }
+  detail = oneLine(detail);
   const status = response.status;
   const statusText = `HTTP ${status}`;
   const message = `${what} failed: ${detail ? `${detail} (${statusText})` : statusText}`;

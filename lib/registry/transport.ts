@@ -47,8 +47,9 @@ export class Transport implements HttpTransport {
       ...lowerKeys(request.headers),
     };
     let method = request.method;
+    let body = request.body;
     for (let hop = 0;; hop++) {
-      const response = await this.#sendOnce({ ...request, method, url, headers });
+      const response = await this.#sendOnce({ ...request, method, url, headers, body });
       const location = response.headers.get("location");
       if (
         ![301, 302, 303, 307, 308].includes(response.status) || !location || hop >= MAX_REDIRECTS
@@ -62,7 +63,12 @@ export class Transport implements HttpTransport {
         headers = { ...headers };
         delete headers["authorization"];
       }
-      if (response.status === 303) method = "GET";
+      if (response.status === 303) {
+        method = "GET"; // 303 See Other: fetch the result, without the body
+        body = undefined;
+        delete headers["content-length"];
+        delete headers["content-type"];
+      }
       url = next.toString();
     }
   }
@@ -96,16 +102,28 @@ export class Transport implements HttpTransport {
     host: HostSettings,
   ): Promise<HttpResponse> {
     const client = await this.#client(host);
-    const timeout = AbortSignal.timeout(this.#headersTimeout);
-    const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
-    const res = await fetch(url, {
-      method: request.method,
-      headers: request.headers,
-      body: request.body as Uint8Array | string | undefined,
-      redirect: "manual",
-      signal,
-      client,
-    } as RequestInit);
+    // The timeout covers the wait for the response headers only, never the body's transfer.
+    const timeout = new AbortController();
+    const timer = setTimeout(
+      () => timeout.abort(new Error("timed out waiting for the response")),
+      this.#headersTimeout,
+    );
+    const signal = request.signal
+      ? AbortSignal.any([request.signal, timeout.signal])
+      : timeout.signal;
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: request.method,
+        headers: request.headers,
+        body: request.body as Uint8Array | string | undefined,
+        redirect: "manual",
+        signal,
+        client,
+      } as RequestInit);
+    } finally {
+      clearTimeout(timer);
+    }
     return wrapResponse(res.status, res.headers, res.url || url.toString(), res.body);
   }
 
@@ -140,11 +158,20 @@ export class Transport implements HttpTransport {
         const web = Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>;
         resolve(wrapResponse(res.statusCode ?? 0, h, url.toString(), web));
       });
-      const timer = setTimeout(
-        () => req.destroy(new Error("timed out waiting for the response")),
-        this.#headersTimeout,
-      );
-      req.on("response", () => clearTimeout(timer));
+      // The timeout starts once the body is sent: a large upload may take longer than it.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let answered = false;
+      req.on("finish", () => {
+        if (answered) return; // answered before the body was sent (e.g. a 416)
+        timer = setTimeout(
+          () => req.destroy(new Error("timed out waiting for the response")),
+          this.#headersTimeout,
+        );
+      });
+      req.on("response", () => {
+        answered = true;
+        clearTimeout(timer);
+      });
       req.on("error", (e) => {
         clearTimeout(timer);
         reject(e);
@@ -326,8 +353,12 @@ function errorText(err: unknown): string {
 }
 
 function shortCause(text: string): string {
-  const cleaned = text.replace(/error sending request for url \([^)]*\):?\s*/gi, "")
-    .replace(/client error \(connect\):?\s*/gi, "").replace(/\s+/g, " ").trim();
+  const cleaned = text.replace(/\bfetch failed:?\s*/gi, "")
+    .replace(
+      /error sending request (?:from \S+ )?for (?:url )?\(?[^\s)]+\)?(?: \([^)]*\))?:?\s*/gi,
+      "",
+    )
+    .replace(/client error \(\w+\):?\s*/gi, "").replace(/\s+/g, " ").trim();
   return cleaned.length > 200 ? cleaned.slice(0, 197) + "..." : cleaned;
 }
 
