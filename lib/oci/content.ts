@@ -23,6 +23,11 @@ export interface OpenBlobOptions {
   offset?: number;
   /** Aborts the read. */
   signal?: AbortSignal;
+  /**
+   * Verify the content against the descriptor (default true). Only a consumer that verifies the
+   * bytes itself may turn this off: a registry checks the digest of every upload.
+   */
+  verify?: boolean;
 }
 
 /** Something blobs can be read from. */

@@ -77,12 +77,36 @@ class CopyJob {
   #blobs = new Map<string, Promise<void>>();
   #running = 0;
   #queue: Array<() => void> = [];
+  /** Aborted on the first failure, so the other transfers stop instead of running on. */
+  #abort = new AbortController();
+  #failure: { error: unknown } | undefined;
+  readonly signal: AbortSignal;
 
   constructor(
     readonly source: ImageSource,
     readonly sink: ImageSink,
     readonly options: CopyOptions,
-  ) {}
+  ) {
+    this.signal = options.signal
+      ? AbortSignal.any([options.signal, this.#abort.signal])
+      : this.#abort.signal;
+  }
+
+  /**
+   * Waits for every task; on the first failure aborts the others, lets them settle, and
+   * rethrows that first failure.
+   */
+  async #all(tasks: Promise<void>[]): Promise<void> {
+    const guarded = tasks.map((t) =>
+      t.catch((error) => {
+        this.#failure ??= { error };
+        this.#abort.abort(error);
+        throw error;
+      })
+    );
+    await Promise.allSettled(guarded);
+    if (this.#failure) throw this.#failure.error;
+  }
 
   /** Copies what `raw` refers to (children, blobs); the caller writes `raw` itself. */
   async manifest(raw: RawManifest): Promise<void> {
@@ -92,16 +116,17 @@ class CopyJob {
       `manifest ${raw.digest} of ${this.source.name}`,
     );
     if (parsed.kind === "index") {
-      await Promise.all(parsed.manifest.manifests.map((d) => this.#child(d)));
+      await this.#all(parsed.manifest.manifests.map((d) => this.#child(d)));
       return;
     }
     const m = parsed.manifest;
     const blobs = [m.config, ...m.layers].filter((d) => !isForeign(d));
-    await Promise.all(blobs.map((d) => this.#blob(d)));
+    await this.#all(blobs.map((d) => this.#blob(d)));
   }
 
   async #child(desc: Descriptor): Promise<void> {
     if (await this.sink.hasManifest(desc)) return;
+    this.signal.throwIfAborted();
     const raw = await this.source.getManifest(desc.digest);
     await this.manifest(raw);
     await this.sink.putManifest(raw);
@@ -111,7 +136,8 @@ class CopyJob {
     let p = this.#blobs.get(desc.digest);
     if (!p) {
       p = this.#limited(async () => {
-        const result = await this.sink.putBlob(desc, this.source, { signal: this.options.signal });
+        this.signal.throwIfAborted();
+        const result = await this.sink.putBlob(desc, this.source, { signal: this.signal });
         if (result === "exists") this.stats.blobsSkipped++;
         else if (result === "mounted") this.stats.blobsMounted++;
         else {

@@ -172,7 +172,9 @@ export function parseManifest(
 }
 
 /** The media type of a `Content-Type` header value, without parameters; undefined for generic types. */
-export function mediaTypeFromContentType(contentType: string | undefined | null): string | undefined {
+export function mediaTypeFromContentType(
+  contentType: string | undefined | null,
+): string | undefined {
   if (!contentType) return undefined;
   const t = contentType.split(";")[0].trim().toLowerCase();
   if (!t || t === "application/json" || t === "text/plain" || t === "application/octet-stream") {

@@ -61,6 +61,7 @@ export async function withRetry<T>(
       const delay = backoffDelay(attempt, options, (err as RetryableError).retryAfterMs);
       options.onRetry?.(err, attempt + 1, delay);
       await sleep(delay, options.signal);
+      if (options.signal?.aborted) throw err;
     }
   }
 }

@@ -41,6 +41,7 @@ export class Transport implements HttpTransport {
 
   /** Sends a request, following up to 5 redirects. */
   async send(request: HttpRequest): Promise<HttpResponse> {
+    request.signal?.throwIfAborted();
     let url = request.url;
     let headers: Record<string, string> = {
       "user-agent": this.#userAgent,
@@ -124,7 +125,8 @@ export class Transport implements HttpTransport {
     } finally {
       clearTimeout(timer);
     }
-    return wrapResponse(res.status, res.headers, res.url || url.toString(), res.body);
+    const body = res.body && guardBody(res.body, url, host);
+    return wrapResponse(res.status, res.headers, res.url || url.toString(), body);
   }
 
   async #sendNode(
@@ -138,7 +140,9 @@ export class Transport implements HttpTransport {
     const body = request.body;
     if (isSizedStream(body)) headers["content-length"] = String(body.length);
     else if (body !== undefined) headers["content-length"] = String(bodyLength(body));
-    const agent = this.#agent(secure, host, tlsOptions);
+    // A streamed body gets a connection of its own: Deno's node:http silently replays a request
+    // whose reused keep-alive connection drops mid-body, bytes already sent included.
+    const agent = isSizedStream(body) ? false : this.#agent(secure, host, tlsOptions);
     return await new Promise<HttpResponse>((resolve, reject) => {
       const mod = secure ? https : http;
       const req = mod.request({
@@ -156,7 +160,7 @@ export class Transport implements HttpTransport {
           else if (v !== undefined) h.set(k, String(v));
         }
         const web = Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>;
-        resolve(wrapResponse(res.statusCode ?? 0, h, url.toString(), web));
+        resolve(wrapResponse(res.statusCode ?? 0, h, url.toString(), guardBody(web, url, host)));
       });
       // The timeout starts once the body is sent: a large upload may take longer than it.
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -176,6 +180,8 @@ export class Transport implements HttpTransport {
         clearTimeout(timer);
         reject(e);
       });
+      // No progress for as long as the response timeout (a stalled upload) also fails.
+      req.setTimeout(this.#headersTimeout, () => req.destroy(new Error("timed out: no progress")));
       request.signal?.addEventListener("abort", () => req.destroy(new Error("aborted")));
       if (isSizedStream(body)) pipeBody(body, req, reject);
       else req.end(body);
@@ -260,6 +266,27 @@ function lowerKeys(headers: Record<string, string> | undefined): Record<string, 
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers ?? {})) out[k.toLowerCase()] = v;
   return out;
+}
+
+/** Turns failures while reading a response body into one-line `NETWORK`/`TLS` errors. */
+function guardBody(
+  body: ReadableStream<Uint8Array>,
+  url: URL,
+  host: HostSettings,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (err) {
+        controller.error(err instanceof KanikoError ? err : networkError(url, err, host));
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }
 
 function wrapResponse(

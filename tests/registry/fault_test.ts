@@ -540,8 +540,12 @@ Deno.test("fault: a failed push stops its other transfers", OPTS, async () => {
     { id: "others", method: "PUT", path: BLOB_PUT, status: 503, delay: 200 },
   ];
   await withProxy(env.registries.plain, rules, async (proxy) => {
-    const outcome = await pushLib(proxy, repo, { pushRetry: 3, pushRetryInitialDelay: 300 });
+    const outcome = await pushLib(proxy, repo, { pushRetry: 3, pushRetryInitialDelay: 1000 });
     assert.match(assertCleanFailure(outcome), /403/);
+    // Requests already on the wire when the push failed may reach the proxy's handler a little
+    // later (each streamed upload opens a connection of its own through the relay); a retry
+    // could not come before 500 ms (the first backoff is 500–1000 ms).
+    await new Promise((r) => setTimeout(r, 300));
     const atFailure = proxy.stats().requests;
     await new Promise((r) => setTimeout(r, 2000));
     const later = proxy.stats().log.slice(atFailure).map((e) => `${e.method} ${e.path}`);
