@@ -13,8 +13,7 @@
  * (cached .debs), apt/ (private apt state), oci/ (the busybox layout), env.json and env.sh.
  * `stop` ends only the pids of its own pid files whose cmdline matches; `--clean` also removes
  * the state except the .deb cache (debs/, apt/), `--purge` removes all of it.
- * Environment: `TESTBED_DIR`, `TESTBED_TOKEN_TTL` (default token lifetime, 300 s),
- * `TESTBED_PUSHER=skopeo` (debug only: push with skopeo instead of our CLI).
+ * Environment: `TESTBED_DIR`, `TESTBED_TOKEN_TTL` (default token lifetime, 300 s).
  * @module
  */
 import { join } from "node:path";
@@ -43,7 +42,7 @@ import {
   standardSpecs,
 } from "./testbed/registries.ts";
 import { buildBusyboxLayout, ensureDebs } from "./testbed/busybox.ts";
-import { pushBusybox, pushedTags, pusher } from "./testbed/push.ts";
+import { pushBusybox, pushedTags } from "./testbed/push.ts";
 import { livePid, stopService, withLock } from "./testbed/proc.ts";
 
 function log(s: string): void {
@@ -139,7 +138,6 @@ export async function start(dir: string = stateDir()): Promise<StartResult> {
       },
       ociLayout: layout,
       debsDir: join(dir, "debs"),
-      pusher: pusher(),
     });
     await atomicWrite(envJsonPath(dir), JSON.stringify(env, null, 2) + "\n");
     await atomicWrite(join(dir, "env.sh"), envSh(env));

@@ -142,7 +142,6 @@ export const TestbedEnvSchema = z.object({
   /** Cached `busybox-static_*.deb` files (inputs of the image build). */
   debsDir: z.string(),
   /** How the images were pushed: `cli` (our `cli.ts copy`) or `skopeo` (debug override). */
-  pusher: z.enum(["cli", "skopeo"]),
 });
 /** Everything a test needs to know about a running test bed. */
 export type TestbedEnv = z.infer<typeof TestbedEnvSchema>;

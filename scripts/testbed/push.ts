@@ -1,22 +1,16 @@
 /**
- * Pushing the busybox layout to the registries. {@link copyImage} is the single place that
- * invokes a copier: our own CLI (`cli.ts copy`) by default; `TESTBED_PUSHER=skopeo` swaps in
- * skopeo, for debugging the test bed apart from the client only.
+ * Pushing the busybox layout to the registries, with our own client (the library the CLI's
+ * `copy` runs: {@link copyImage}), in this process.
  * @module
  */
-import { join } from "node:path";
-import { BUSYBOX_REPO, PASS, type RegistryInfo, REPO_ROOT, USER } from "./env.ts";
-import { type HttpEnv, manifestDigest, registryFetch } from "./http.ts";
+import { copyImage as copyToSink } from "../../lib/oci/copy.ts";
+import { OciLayout } from "../../lib/oci/layout.ts";
+import { defaultRegistryOptions } from "../../lib/registry/options.ts";
+import { parseReference } from "../../lib/registry/reference.ts";
+import { RegistrySession } from "../../lib/registry/session.ts";
+import { BUSYBOX_REPO, type RegistryInfo } from "./env.ts";
+import { type HttpEnv, manifestDigest } from "./http.ts";
 import type { BuildResult } from "./busybox.ts";
-import { run } from "./proc.ts";
-
-/** Who pushes. */
-export type Pusher = "cli" | "skopeo";
-
-/** The pusher in force (`$TESTBED_PUSHER`, default `cli`). */
-export function pusher(): Pusher {
-  return Deno.env.get("TESTBED_PUSHER") === "skopeo" ? "skopeo" : "cli";
-}
 
 /** What a copy needs to reach a registry. */
 export interface PushContext {
@@ -37,9 +31,9 @@ export function cliRegistryFlags(reg: RegistryInfo, ca: string): string[] {
 }
 
 /**
- * Copies `oci:<layout>:<tag>` to `<registry>/<repo>:<tag>` (every child with `all`), with the
- * flags the registry needs: plain HTTP hosts as `--insecure-registry`, the test CA as
- * `--registry-certificate HOST=CA`, credentials from `DOCKER_CONFIG`.
+ * Copies `oci:<layout>:<tag>` to `<registry>/<repo>:<tag>` (every child with `all`) with the
+ * settings those CLI flags give: plain HTTP hosts as insecure registries, the test CA as the
+ * host's certificate, credentials from the test bed's Docker config.
  */
 export async function copyImage(
   ctx: PushContext,
@@ -49,82 +43,21 @@ export async function copyImage(
   repo: string,
   opts: { all: boolean },
 ): Promise<void> {
-  const src = `oci:${layout}:${tag}`;
-  const dst = `${reg.host}/${repo}:${tag}`;
-  if (pusher() === "skopeo") {
-    if (await skopeoCannot(layout, tag)) {
-      await putRawManifests(ctx, layout, tag, reg, repo);
-      return;
-    }
-    const args = ["copy", "--quiet", "--preserve-digests", "--dest-authfile", ctx.authFile];
-    if (opts.all) args.push("--all");
-    args.push(reg.tls ? `--dest-cert-dir=${ctx.certDir}` : "--dest-tls-verify=false");
-    await run("skopeo", [...args, src, `docker://${dst}`]);
-    return;
-  }
-  const args = ["run", "-A", "--quiet", join(REPO_ROOT, "cli.ts"), "copy", src, dst];
-  if (opts.all) args.push("--all");
-  args.push(...cliRegistryFlags(reg, ctx.ca));
-  await run(Deno.execPath(), args, {
-    cwd: REPO_ROOT,
-    env: { DOCKER_CONFIG: ctx.dockerConfigDir, NO_COLOR: "1" },
+  const session = new RegistrySession({
+    ...defaultRegistryOptions(),
+    dockerConfigDir: ctx.dockerConfigDir,
+    insecureRegistries: reg.tls ? [] : [reg.host],
+    registryCertificates: reg.tls ? { [reg.host]: ctx.ca } : {},
   });
-}
-
-/** skopeo's oci: transport ignores Docker-typed manifests in index.json. */
-async function skopeoCannot(layout: string, tag: string): Promise<boolean> {
-  const desc = await layoutRef(layout, tag);
-  return desc.mediaType.startsWith("application/vnd.docker.");
-}
-
-async function layoutRef(
-  layout: string,
-  tag: string,
-): Promise<{ mediaType: string; digest: string }> {
-  const index = JSON.parse(await Deno.readTextFile(join(layout, "index.json")));
-  const desc = index.manifests.find((m: any) =>
-    m.annotations?.["org.opencontainers.image.ref.name"] === tag
-  );
-  if (!desc) throw new Error(`no tag ${tag} in ${layout}`);
-  return desc;
-}
-
-/**
- * Debug path of the skopeo pusher for Docker-typed manifests: PUTs the manifest (and, for a
- * list, its children) as stored in the layout. Their blobs are the OCI images' blobs, pushed
- * before by `latest`.
- */
-async function putRawManifests(
-  ctx: PushContext,
-  layout: string,
-  tag: string,
-  reg: RegistryInfo,
-  repo: string,
-): Promise<void> {
-  const http = { registries: { r: reg }, ca: ctx.ca, user: USER, pass: PASS };
-  const blob = (d: string) => Deno.readFile(join(layout, "blobs", "sha256", d.slice(7)));
-  const put = async (mediaType: string, bytes: Uint8Array<ArrayBuffer>, ref: string) => {
-    const res = await registryFetch(http, "r", `/v2/${repo}/manifests/${ref}`, {
-      method: "PUT",
-      headers: { "content-type": mediaType },
-      body: bytes,
-      scope: `repository:${repo}:pull,push`,
-    });
-    if (res.status !== 201) throw new Error(`PUT manifest ${ref}: ${res.status} ${res.text()}`);
-  };
-  const top = await layoutRef(layout, tag);
-  const bytes = await blob(top.digest);
-  if (top.mediaType === DOCKER_LIST) {
-    for (const m of JSON.parse(new TextDecoder().decode(bytes)).manifests) {
-      await put(m.mediaType, await blob(m.digest), m.digest);
-    }
+  try {
+    const sink = session.repository(parseReference(`${reg.host}/${repo}:${tag}`), "push");
+    await copyToSink(await OciLayout.open(layout), sink, { ref: tag, tags: [tag], all: opts.all });
+  } finally {
+    session.close();
   }
-  await put(top.mediaType, bytes, tag);
 }
 
-const DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
-
-/** Copier processes at once, over all registries (each is a Deno process; the machine has 2 cores). */
+/** Copies at once, over all registries. */
 const MAX_COPIES = 4;
 let running = 0;
 const waiting: (() => void)[] = [];
@@ -201,9 +134,7 @@ export async function pushBusybox(
     }
   }
   log(
-    `pushed ${missing.length} tag(s) to ${variant} (${reg.host}) in ${
-      Date.now() - started
-    } ms with ${pusher()}`,
+    `pushed ${missing.length} tag(s) to ${variant} (${reg.host}) in ${Date.now() - started} ms`,
   );
   return "pushed";
 }
