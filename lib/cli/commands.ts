@@ -1,13 +1,12 @@
 /**
- * The command table (names, arguments, flag tables) and the commander programs built from it.
- * Commander never prints or exits: its errors become one-line {@link UsageError}s.
+ * The command table (names, arguments, flag tables) and the one-line {@link UsageError}s for
+ * command lines that do not fit it.
  * @module
  */
 
-import { Command, CommanderError, type Option } from "commander";
 import { oneLine, UsageError } from "../errors.ts";
 import { BUILD_FLAGS } from "./build_flags.ts";
-import { type FlagSpec, toOption } from "./flag_spec.ts";
+import { type FlagSpec, flagTerm } from "./flag_spec.ts";
 import { LOG_FLAGS } from "./log_flags.ts";
 import { REGISTRY_FLAGS, RETRY_FLAGS, TRANSFER_FLAGS } from "./registry_flags.ts";
 import { parsePlatform } from "./values.ts";
@@ -150,57 +149,49 @@ export function usageOf(spec: CommandSpec): string {
   return [spec.name, ...spec.args.map((arg) => arg.name), ...flags].join(" ");
 }
 
-/** Builds the commander program of a command: it throws instead of printing or exiting. */
-export function commanderFor(spec: CommandSpec, output: { help: (text: string) => void }): Command {
-  const command = new Command(`kaniko ${spec.name}`)
-    .description(spec.summary)
-    .usage(usageOf(spec).slice(spec.name.length + 1))
-    .exitOverride()
-    .allowExcessArguments(false)
-    .showSuggestionAfterError(false)
-    .configureOutput({ writeOut: output.help, writeErr: () => {}, outputError: () => {} })
-    .configureHelp({ optionTerm: optionTerm, sortOptions: false })
-    .helpOption("-h, --help", "Show help for this command")
-    .helpCommand(false);
-  for (const arg of spec.args) command.argument(`<${arg.name}>`, arg.help);
-  for (const flag of spec.flags) command.addOption(toOption(flag));
-  return command;
+function helpHint(spec: CommandSpec): string {
+  return `run 'kaniko ${spec.name} --help' for the flags of ${spec.name}`;
 }
 
-function optionTerm(option: Option): string {
-  return option.flags.replace(/ \[bool\]$/, "");
+/**
+ * `unknown flag --x for build`, with the nearest flag as a suggestion. Only the flag's name is
+ * shown, never a value written with `=` (it may be a secret).
+ */
+export function unknownFlagError(word: string, spec: CommandSpec): UsageError {
+  const flag = word.replace(/\s+/g, " ").split("'")[0].replace(/=[\s\S]*$/, "");
+  const suggestion = closestFlag(flag, spec.flags);
+  const help = helpHint(spec);
+  return new UsageError(`unknown flag ${flag} for ${spec.name}`, {
+    hint: suggestion ? `did you mean ${suggestion}? ${help}` : help,
+  });
 }
 
-/** Turns commander's error into a one-line usage error that names the flag or argument. */
-export function usageErrorFrom(
-  err: CommanderError,
-  context: { spec: CommandSpec; args: readonly string[] },
-): UsageError {
-  const { spec, args } = context;
-  const text = oneLine(err.message.replace(/^error:\s*/, ""));
-  const help = `run 'kaniko ${spec.name} --help' for the flags of ${spec.name}`;
-  if (err.code === "commander.unknownOption") {
-    const flag = (/'([^']+)'/.exec(text)?.[1] ?? text).replace(/=[\s\S]*$/, "");
-    const suggestion = closestFlag(flag, spec.flags);
-    return new UsageError(`unknown flag ${flag} for ${spec.name}`, {
-      hint: suggestion ? `did you mean ${suggestion}? ${help}` : help,
-    });
-  }
-  if (err.code === "commander.excessArguments") {
-    const extra = args.slice(spec.args.length);
-    const command = extra.find((arg) => (COMMAND_NAMES as readonly string[]).includes(arg));
-    const hint = command && spec.name === "build"
-      ? `put the command first: kaniko ${command} … [flags]`
-      : `usage: kaniko ${usageOf(spec)}`;
-    const list = extra.map((arg) => `'${arg}'`).join(", ");
-    return new UsageError(`unexpected argument ${list} for ${spec.name}`, { hint });
-  }
-  if (err.code === "commander.missingArgument") {
-    return new UsageError(`${spec.name} is missing ${text.replace(/^missing required /, "")}`, {
-      hint: `usage: kaniko ${usageOf(spec)}`,
-    });
-  }
-  return new UsageError(text, { hint: help });
+/** A value flag that ends the command line: `option '--target <stage>' argument missing`. */
+export function missingValueError(flag: FlagSpec, spec: CommandSpec): UsageError {
+  return new UsageError(oneLine(`option '${flagTerm(flag)}' argument missing`), {
+    hint: helpHint(spec),
+  });
+}
+
+/** `copy is missing argument 'DST'`. */
+export function missingArgumentError(arg: ArgumentSpec, spec: CommandSpec): UsageError {
+  return new UsageError(`${spec.name} is missing argument '${arg.name}'`, {
+    hint: `usage: kaniko ${usageOf(spec)}`,
+  });
+}
+
+/**
+ * `unexpected argument 'x' for build`; when a surplus word of build is a command name, the hint
+ * says to put the command first (`kaniko -v debug copy …`).
+ */
+export function tooManyArgumentsError(args: readonly string[], spec: CommandSpec): UsageError {
+  const extra = args.slice(spec.args.length);
+  const command = extra.find((arg) => (COMMAND_NAMES as readonly string[]).includes(arg));
+  const hint = command && spec.name === "build"
+    ? `put the command first: kaniko ${command} … [flags]`
+    : `usage: kaniko ${usageOf(spec)}`;
+  const list = extra.map((arg) => `'${arg}'`).join(", ");
+  return new UsageError(`unexpected argument ${list} for ${spec.name}`, { hint });
 }
 
 /** The visible flag nearest to a misspelt `--flag` (edit distance within a third of its length). */
@@ -228,10 +219,4 @@ function editDistance(a: string, b: string): number {
     previous = current;
   }
   return previous[b.length];
-}
-
-/** Whether `err` is commander's signal that it printed help. */
-export function isHelpSignal(err: unknown): boolean {
-  return err instanceof CommanderError &&
-    (err.code === "commander.helpDisplayed" || err.code === "commander.help");
 }

@@ -1,11 +1,11 @@
 /**
  * Flag tables: one {@link FlagSpec} per flag describes its name, form, default and help. This
- * module turns a table into commander options, and normalises Kaniko's flag syntax first:
- * booleans as `--flag`, `--flag=true`, `--flag=false` (Go's spellings too), `-c=value` short forms.
+ * module converts a flag's values, renders its help term and description, and normalises
+ * Kaniko's flag syntax: booleans as `--flag`, `--flag=true`, `--flag=false` (Go's spellings too),
+ * `-c=value` short forms.
  * @module
  */
 
-import { Option } from "commander";
 import { UsageError } from "../errors.ts";
 import { isBoolWord, parseBool, parseChoice, parseInteger } from "./values.ts";
 
@@ -62,54 +62,60 @@ export interface ParsedFlags {
   warnings: string[];
 }
 
-/** The commander option for a flag. Values are stored under the flag's long name. */
-export function toOption(spec: FlagSpec): Option {
+/** The flag as help lists it: `-d, --destination <ref>`, or `--cache` for a boolean. */
+export function flagTerm(spec: FlagSpec): string {
   const short = spec.short ? `-${spec.short}, ` : "";
-  const form = spec.kind === "bool" ? " [bool]" : ` <${spec.value ?? "value"}>`;
-  const option = new Option(`${short}--${spec.name}${form}`, describe(spec));
-  option.negate = false; // `--no-push` is a flag of its own, not the negation of `--push`.
-  option.attributeName = () => spec.name;
-  if (spec.default !== undefined) option.default(spec.default, spec.defaultHelp);
-  if (spec.choices) option.argChoices = [...spec.choices];
-  if (spec.hidden) option.hideHelp();
-  option.helpGroup(`${spec.group}:`);
-  option.argParser(valueParser(spec));
-  return option;
+  const form = spec.kind === "bool" ? "" : ` <${spec.value ?? "value"}>`;
+  return `${short}--${spec.name}${form}`;
 }
 
-function describe(spec: FlagSpec): string {
+/**
+ * The flag's help description: its text, `(repeatable)`, `(env: …)`, then its choices and default
+ * in parentheses (`(choices: "gzip", "zstd", default: "gzip")`).
+ */
+export function describeFlag(spec: FlagSpec): string {
   let text = spec.help;
   if (spec.kind === "list") text += " (repeatable)";
   if (spec.env) text += ` (env: ${spec.env})`;
-  return text;
+  const extra: string[] = [];
+  if (spec.choices) {
+    extra.push(`choices: ${spec.choices.map((choice) => JSON.stringify(choice)).join(", ")}`);
+  }
+  if (spec.default !== undefined) {
+    extra.push(`default: ${spec.defaultHelp || JSON.stringify(spec.default)}`);
+  }
+  return extra.length > 0 ? `${text} (${extra.join(", ")})` : text;
 }
 
-function valueParser(spec: FlagSpec): (value: string, previous: unknown) => unknown {
+/**
+ * Converts one value of a flag. `previous` is the flag's value so far: a `list` flag returns it
+ * with this occurrence's items appended; any other flag returns the new value alone.
+ */
+export function parseFlagValue(spec: FlagSpec, value: string, previous: unknown): unknown {
   const flag = `--${spec.name}`;
   switch (spec.kind) {
     case "bool":
-      return (value) => parseBool(value, flag);
+      return parseBool(value, flag);
     case "int":
-      return (value) =>
-        spec.parse ? spec.parse(value, flag) : parseInteger(value, flag, { min: spec.min ?? 0 });
+      return spec.parse
+        ? spec.parse(value, flag)
+        : parseInteger(value, flag, { min: spec.min ?? 0 });
     case "choice":
-      return (value) =>
-        spec.parse
-          ? spec.parse(value, flag)
-          : parseChoice(value, flag, { choices: spec.choices ?? [] });
-    case "list":
-      return (value, previous) => {
-        const items = spec.parse ? spec.parse(value, flag) as unknown[] : [value];
-        return [...(Array.isArray(previous) ? previous : []), ...items];
-      };
+      return spec.parse
+        ? spec.parse(value, flag)
+        : parseChoice(value, flag, { choices: spec.choices ?? [] });
+    case "list": {
+      const items = spec.parse ? spec.parse(value, flag) as unknown[] : [value];
+      return [...(Array.isArray(previous) ? previous : []), ...items];
+    }
     default:
-      return (value) => spec.parse ? spec.parse(value, flag) : value;
+      return spec.parse ? spec.parse(value, flag) : value;
   }
 }
 
 /**
- * Rewrites `argv` so that commander sees every boolean as `--flag=true|false` (it then never takes
- * the next word as the flag's value), and `-c=value` as `-c value`. Throws a {@link UsageError} for
+ * Rewrites `argv` so that every boolean reads `--flag=true|false` (it then never takes the next
+ * word as the flag's value), and `-c=value` reads `-c value`. Throws a {@link UsageError} for
  * a bad boolean spelling, and for `--flag false` written with a space, which Kaniko would have
  * silently read as `--flag` plus a stray word.
  */
@@ -155,8 +161,9 @@ function shortSpec(token: string, byShort: Map<string, FlagSpec>): FlagSpec | un
 }
 
 /**
- * Collects commander's option values into {@link ParsedFlags}: applies `[]` for absent lists, folds
+ * Collects the parsed option values into {@link ParsedFlags}: applies `[]` for absent lists, folds
  * aliases and deprecated spellings into their target flag, and records deprecation warnings.
+ * `read.source(name)` is `"cli"` for a flag given on the command line.
  */
 export function collectFlags(
   specs: readonly FlagSpec[],

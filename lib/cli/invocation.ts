@@ -5,21 +5,13 @@
  * @module
  */
 
-import { CommanderError } from "commander";
 import { UsageError } from "../errors.ts";
 import type { LogConfig } from "../log.ts";
+import { parseCommandLine } from "./argv.ts";
 import { buildOptionsFrom, resolveBuildArgs } from "./build_options.ts";
-import {
-  commanderFor,
-  type CommandName,
-  COMMANDS,
-  type CommandSpec,
-  commandSpec,
-  isHelpSignal,
-  usageErrorFrom,
-} from "./commands.ts";
-import { collectFlags, type EnvLookup, FlagValues, normalizeArgs } from "./flag_spec.ts";
-import { topLevelHelp } from "./help.ts";
+import { type CommandName, COMMANDS, type CommandSpec, commandSpec } from "./commands.ts";
+import { type EnvLookup, FlagValues } from "./flag_spec.ts";
+import { commandHelp, terminalWidth, topLevelHelp } from "./help.ts";
 import { logConfigFrom } from "./log_flags.ts";
 import type {
   BuildOptions,
@@ -52,6 +44,8 @@ export type Invocation =
 export interface ParseInvocationOptions {
   /** Environment lookup; `Deno.env.get` by default. */
   env?: EnvLookup;
+  /** Width help text wraps to; the terminal's width (80 when stdout is no terminal) by default. */
+  helpWidth?: number;
 }
 
 /**
@@ -64,58 +58,51 @@ export function parseInvocation(
   options: ParseInvocationOptions = {},
 ): Invocation {
   const env = options.env ?? ((name: string) => Deno.env.get(name));
+  const width = options.helpWidth ?? terminalWidth();
   const [first, ...rest] = argv;
   if (first === undefined || first.startsWith("-")) {
     if ((first === "--help" || first === "-h") && rest.length === 0) {
-      return { command: "help", text: topLevelHelp() };
+      return { command: "help", text: topLevelHelp(width) };
     }
     if (first === "--version" && rest.length === 0) return { command: "version" };
-    return parseCommand(commandSpec("build"), argv, env);
+    return parseCommand(commandSpec("build"), argv, { env, width });
   }
-  if (first === "help") return helpFor(rest);
+  if (first === "help") return helpFor(rest, width);
   const spec = COMMANDS.find((command) => command.name === first);
   if (!spec) {
     throw new UsageError(`unknown command '${first}'`, {
       hint: `commands: ${COMMANDS.map((c) => c.name).join(", ")}; run 'kaniko --help'`,
     });
   }
-  if (rest.length === 1 && rest[0] === "help") return helpFor([first]);
-  return parseCommand(spec, rest, env);
+  if (rest.length === 1 && rest[0] === "help") return helpFor([first], width);
+  return parseCommand(spec, rest, { env, width });
 }
 
-function helpFor(args: readonly string[]): Invocation {
-  if (args.length === 0 || args[0] === "help") return { command: "help", text: topLevelHelp() };
+function helpFor(args: readonly string[], width: number): Invocation {
+  if (args.length === 0 || args[0] === "help") {
+    return { command: "help", text: topLevelHelp(width) };
+  }
   const spec = COMMANDS.find((command) => command.name === args[0]);
   if (!spec) {
     throw new UsageError(`unknown command '${args[0]}'`, {
       hint: `commands: ${COMMANDS.map((c) => c.name).join(", ")}`,
     });
   }
-  return { command: "help", text: commandHelp(spec.name) };
+  return { command: "help", text: commandHelp(spec.name, width) };
 }
 
-/** The help text of one command: usage, arguments and every flag with its default. */
-export function commandHelp(name: CommandName): string {
-  return commanderFor(commandSpec(name), { help: () => {} }).helpInformation();
-}
+export { commandHelp };
 
-function parseCommand(spec: CommandSpec, argv: readonly string[], env: EnvLookup): Invocation {
-  let helpText = "";
-  const program = commanderFor(spec, { help: (text) => helpText += text });
-  try {
-    program.parse(normalizeArgs(argv, spec.flags), { from: "user" });
-  } catch (err) {
-    if (isHelpSignal(err)) return { command: "help", text: helpText };
-    if (err instanceof CommanderError) throw usageErrorFrom(err, { spec, args: program.args });
-    throw err;
-  }
-  const parsed = collectFlags(spec.flags, {
-    value: (name) => program.getOptionValue(name),
-    source: (name) => program.getOptionValueSource(name),
-  });
-  const flags = new FlagValues(parsed);
-  const settings = { log: logConfigFrom(flags), warnings: parsed.warnings };
-  return toInvocation(spec.name, { flags, args: program.args, env, settings });
+function parseCommand(
+  spec: CommandSpec,
+  argv: readonly string[],
+  context: { env: EnvLookup; width: number },
+): Invocation {
+  const line = parseCommandLine(spec, argv);
+  if (line.help) return { command: "help", text: commandHelp(spec.name, context.width) };
+  const flags = new FlagValues(line.flags);
+  const settings = { log: logConfigFrom(flags), warnings: line.flags.warnings };
+  return toInvocation(spec.name, { flags, args: line.args, env: context.env, settings });
 }
 
 interface Parsed {

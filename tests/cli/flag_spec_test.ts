@@ -55,7 +55,7 @@ Deno.test("normalizeArgs rejects bad boolean values and 'false' after a space", 
   );
 });
 
-Deno.test("normalizeArgs passes unknown flags through for commander to report", () => {
+Deno.test("normalizeArgs passes unknown flags through for the parser to report", () => {
   assert.deepEqual(normalizeArgs(["--nope=1", "x"], SPECS), ["--nope=1", "x"]);
 });
 
