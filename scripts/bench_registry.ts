@@ -36,6 +36,11 @@ const MiB = 1024 * 1024;
 const TAG = "bench";
 const SOURCE_REPO = "bench/source";
 const CLI = join(REPO_ROOT, "cli.ts");
+/**
+ * How `deno task kaniko` runs the CLI: a 2 MiB young generation makes V8 collect the blob chunks
+ * early (peak RSS of a 277 MiB copy: 93–95 MB, against 110–150 MB with V8's default).
+ */
+const V8_FLAGS = "--v8-flags=--max-semi-space-size=2";
 const TIME = "/usr/bin/time";
 
 /** The cached image. */
@@ -387,7 +392,7 @@ async function main(): Promise<void> {
     const image = await ensureImage(dataSize);
     const source = await ensureSource(env, image);
     const plain = env.registries.plain;
-    const deno = [Deno.execPath(), "run", "-A", CLI, "copy"];
+    const deno = [Deno.execPath(), "run", "-A", V8_FLAGS, CLI, "copy"];
     // Warm Deno's module cache so that no run pays for the first compile.
     await measure([Deno.execPath(), "run", "-A", CLI, "version"]);
 

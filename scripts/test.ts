@@ -16,6 +16,7 @@
  */
 import { isRunning, start, stop } from "./testbed.ts";
 import { REPO_ROOT, stateDir } from "./testbed/env.ts";
+import { exists } from "./testbed/fs.ts";
 
 /** Flags of `deno test` that take a separate value. */
 const VALUE_FLAGS = new Set([
@@ -43,15 +44,6 @@ export function splitArgs(args: string[]): { paths: string[]; flags: string[] } 
     }
   }
   return { paths, flags };
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 // deno-lint-ignore no-control-regex

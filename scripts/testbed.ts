@@ -44,6 +44,7 @@ import {
 import { buildBusyboxLayout, ensureDebs } from "./testbed/busybox.ts";
 import { pushBusybox, pushedTags } from "./testbed/push.ts";
 import { livePid, stopService, withLock } from "./testbed/proc.ts";
+import { exists } from "./testbed/fs.ts";
 
 function log(s: string): void {
   console.error(`testbed: ${s}`);
@@ -159,11 +160,7 @@ export function status(dir: string = stateDir()): Record<string, number | undefi
 
 /** True when every service runs and env.json exists. */
 export function isRunning(dir: string = stateDir()): boolean {
-  try {
-    Deno.statSync(envJsonPath(dir));
-  } catch {
-    return false;
-  }
+  if (!exists(envJsonPath(dir))) return false;
   return Object.values(status(dir)).every((p) => p !== undefined);
 }
 

@@ -17,16 +17,17 @@
  *   already refused a few seconds after issue use e.g. `ttl=-57`.
  * - `GET /healthz` answers `ok`.
  *
- * Run: `deno run -A scripts/token_server.ts --config FILE [--port 0] [--port-file F] [--ttl N]`,
+ * Run: `deno run -A scripts/token_server.ts --config FILE [--port 0] [--port-file F] [--ttl N]`
+ * (`--help` lists the options),
  * where FILE is JSON `{key, cert, issuer, service, users: {name: password}, ttl?}` (paths of the
  * PEM key and certificate). Flags `--key --cert --issuer --service --user NAME:PASS` work too.
  * It listens on 127.0.0.1 (port 0: a free one) and writes the port to `--port-file`.
  * @module
  */
 import { Hono } from "hono";
-import { Command } from "commander";
 import { createPrivateKey, type KeyObject, randomBytes, sign } from "node:crypto";
 import { z } from "zod";
+import type { CommandDef } from "./_flags.ts";
 
 /** Settings of the token server. */
 export interface TokenServerOptions {
@@ -266,57 +267,59 @@ const ConfigSchema = z.object({
   ttl: z.number().int().optional(),
 });
 
+/** The command line (`--help` prints it). */
+const COMMAND: CommandDef = {
+  name: "token_server",
+  flags: {
+    config: { value: "file", help: "JSON config {key, cert, issuer, service, users, ttl}" },
+    key: { value: "file", help: "PEM signing key" },
+    cert: { value: "file", help: "PEM signing certificate" },
+    issuer: { value: "iss", help: "token issuer", default: "testbed-issuer" },
+    service: { value: "svc", help: "registry service name", default: "testbed-registry" },
+    user: {
+      value: "name:pass",
+      help: "accepted credentials (repeatable)",
+      multiple: true,
+      default: [],
+    },
+    ttl: { value: "seconds", help: "default token lifetime (also $TOKEN_TTL)" },
+    host: { value: "host", help: "listen address", default: "127.0.0.1" },
+    port: { value: "port", help: "listen port (0: a free one)", default: "0" },
+    "port-file": { value: "file", help: "write the bound port here" },
+  },
+};
+
+/** The flag values of {@link COMMAND}. */
+interface Flags {
+  config?: string;
+  key?: string;
+  cert?: string;
+  issuer: string;
+  service: string;
+  user: string[];
+  ttl?: string;
+  host: string;
+  port: string;
+  "port-file"?: string;
+}
+
 async function main(args: string[]): Promise<void> {
-  const program = new Command("token_server")
-    .option("--config <file>", "JSON config {key, cert, issuer, service, users, ttl}")
-    .option("--key <file>", "PEM signing key")
-    .option("--cert <file>", "PEM signing certificate")
-    .option("--issuer <iss>", "token issuer", "testbed-issuer")
-    .option("--service <svc>", "registry service name", "testbed-registry")
-    .option(
-      "--user <name:pass>",
-      "accepted credentials (repeatable)",
-      (v: string, acc: string[]) => [...acc, v],
-      [],
-    )
-    .option("--ttl <seconds>", "default token lifetime (also $TOKEN_TTL)")
-    .option("--host <host>", "listen address", "127.0.0.1")
-    .option("--port <port>", "listen port (0: a free one)", "0")
-    .option("--port-file <file>", "write the bound port here")
-    .exitOverride();
-  program.parse(args, { from: "user" });
-  const o = program.opts();
-  const cfg = o.config
-    ? ConfigSchema.parse(JSON.parse(await Deno.readTextFile(o.config)))
-    : undefined;
-  const keyPath = o.key ?? cfg?.key;
-  const certPath = o.cert ?? cfg?.cert;
-  if (!keyPath || !certPath) throw new Error("--key and --cert (or --config) are required");
-  const users: Record<string, string> = { ...(cfg?.users ?? {}) };
-  for (const u of o.user as string[]) {
-    const i = u.indexOf(":");
-    users[u.slice(0, i)] = u.slice(i + 1);
-  }
-  const ttlText = o.ttl ?? Deno.env.get("TOKEN_TTL");
-  const ttl = ttlText !== undefined ? parseTtl(ttlText, 300) : (cfg?.ttl ?? 300);
-  if (ttl === undefined) throw new Error(`bad ttl ${ttlText}`);
-  const app = createTokenApp({
-    keyPem: await Deno.readTextFile(keyPath),
-    certPem: await Deno.readTextFile(certPath),
-    issuer: cfg?.issuer ?? o.issuer,
-    service: cfg?.service ?? o.service,
-    users,
-    ttl,
-  });
+  // Loaded only when run: the command line's parser brings `node:util` (see scripts/_flags.ts).
+  const { parseFlags } = await import("./_flags.ts");
+  const o = parseFlags(COMMAND, args) as Flags | undefined;
+  if (!o) return;
+  const settings = await settingsOf(o);
+  const app = createTokenApp(settings);
   const server = Deno.serve({
     hostname: o.host,
     port: Number(o.port),
     onListen: ({ hostname, port }) => {
-      console.log(`token server listening on http://${hostname}:${port} (ttl ${ttl}s)`);
-      if (o.portFile) {
+      console.log(`token server listening on http://${hostname}:${port} (ttl ${settings.ttl}s)`);
+      const portFile = o["port-file"];
+      if (portFile) {
         // Write then rename, so a reader never sees a partial file.
-        Deno.writeTextFileSync(`${o.portFile}.tmp`, `${port}\n`);
-        Deno.renameSync(`${o.portFile}.tmp`, o.portFile);
+        Deno.writeTextFileSync(`${portFile}.tmp`, `${port}\n`);
+        Deno.renameSync(`${portFile}.tmp`, portFile);
       }
     },
   }, (req) => {
@@ -333,6 +336,32 @@ async function main(args: string[]): Promise<void> {
   Deno.addSignalListener("SIGTERM", shutdown);
   Deno.addSignalListener("SIGINT", shutdown);
   await server.finished;
+}
+
+/** The server's settings from the flags, the `--config` file and `$TOKEN_TTL`. */
+async function settingsOf(o: Flags): Promise<TokenServerOptions> {
+  const cfg = o.config
+    ? ConfigSchema.parse(JSON.parse(await Deno.readTextFile(o.config)))
+    : undefined;
+  const keyPath = o.key ?? cfg?.key;
+  const certPath = o.cert ?? cfg?.cert;
+  if (!keyPath || !certPath) throw new Error("--key and --cert (or --config) are required");
+  const users: Record<string, string> = { ...(cfg?.users ?? {}) };
+  for (const u of o.user) {
+    const i = u.indexOf(":");
+    users[u.slice(0, i)] = u.slice(i + 1);
+  }
+  const ttlText = o.ttl ?? Deno.env.get("TOKEN_TTL");
+  const ttl = ttlText !== undefined ? parseTtl(ttlText, 300) : (cfg?.ttl ?? 300);
+  if (ttl === undefined) throw new Error(`bad ttl ${ttlText}`);
+  return {
+    keyPem: await Deno.readTextFile(keyPath),
+    certPem: await Deno.readTextFile(certPath),
+    issuer: cfg?.issuer ?? o.issuer,
+    service: cfg?.service ?? o.service,
+    users,
+    ttl,
+  };
 }
 
 if (import.meta.main) {

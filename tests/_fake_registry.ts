@@ -21,6 +21,7 @@
  * @module
  */
 import { type Context, Hono } from "hono";
+import { concatBytes } from "../lib/bytes.ts";
 import { canonicalJson } from "../lib/oci/canonical_json.ts";
 import type { RawManifest } from "../lib/oci/content.ts";
 import { digestOf } from "../lib/oci/digest.ts";
@@ -511,7 +512,7 @@ export class FakeRegistry {
     const digest = new URL(c.req.url).searchParams.get("digest");
     if (!digest) return ociError(400, "DIGEST_INVALID", "no digest");
     await readInto(c.req.raw.body, up);
-    const bytes = concat(up.chunks);
+    const bytes = concatBytes(up.chunks);
     this.uploads.delete(c.req.param("id")!);
     if (digestOf(bytes) !== digest) {
       return ociError(400, "DIGEST_INVALID", `uploaded content has digest ${digestOf(bytes)}`);
@@ -555,6 +556,19 @@ export class FakeRegistry {
       return new Response(bodyOf(bytes.slice(start, end + 1)), { status: 206, headers });
     }
     return new Response(bodyOf(bytes), { status: 200, headers });
+  }
+}
+
+/** Runs `fn` with a fake registry started with `options`, closing it afterwards. */
+export async function withFakeRegistry(
+  fn: (reg: FakeRegistry) => Promise<void>,
+  options: FakeRegistryOptions = {},
+): Promise<void> {
+  const reg = await FakeRegistry.start(options);
+  try {
+    await fn(reg);
+  } finally {
+    await reg.close();
   }
 }
 
@@ -604,17 +618,6 @@ async function readInto(body: ReadableStream<Uint8Array> | null, up: Upload): Pr
   } catch {
     // the connection was cut: keep the bytes that arrived
   }
-}
-
-/** Concatenates byte arrays. */
-export function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.byteLength;
-  }
-  return out;
 }
 
 /**
@@ -715,7 +718,7 @@ export class TcpProxy {
             await writeAll(server, data);
             break;
           }
-          pending = concat([pending, data]);
+          pending = concatBytes([pending, data]);
           data = new Uint8Array(0);
           const end = indexOfHeadEnd(pending);
           if (end < 0) break;

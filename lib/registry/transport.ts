@@ -10,8 +10,10 @@ import http from "node:http";
 import https from "node:https";
 import tls from "node:tls";
 import { Readable } from "node:stream";
+import { concatBytes } from "../bytes.ts";
 import { KanikoError } from "../errors.ts";
 import type { HttpRequest, HttpResponse, HttpTransport, SizedStream } from "./http_types.ts";
+import { type Http1Tls, sendHttp1 } from "./http1.ts";
 import type { HostSettings } from "./options.ts";
 
 const MAX_REDIRECTS = 5;
@@ -85,16 +87,44 @@ export class Transport implements HttpTransport {
   async #sendOnce(request: HttpRequest & { headers: Record<string, string> }) {
     const url = new URL(request.url);
     const host = request.host ?? { allowHttp: false, skipVerify: false };
-    const useNode = isSizedStream(request.body) ||
-      (url.protocol === "https:" && host.skipVerify);
+    const secure = url.protocol === "https:";
     try {
-      return useNode
-        ? await this.#sendNode(url, request, host)
-        : await this.#sendFetch(url, request, host);
+      if (secure && host.skipVerify) return await this.#sendNode(url, request, host);
+      if (isSizedStream(request.body)) return await this.#sendSized(url, request, host);
+      return await this.#sendFetch(url, request, host);
     } catch (err) {
       if (err instanceof KanikoError) throw err;
       throw networkError(url, err, host);
     }
+  }
+
+  /** A streamed body with a real Content-Length, over a connection of its own (`http1.ts`). */
+  async #sendSized(
+    url: URL,
+    request: HttpRequest & { headers: Record<string, string> },
+    host: HostSettings,
+  ): Promise<HttpResponse> {
+    const body = request.body as SizedStream;
+    let tls: Http1Tls | undefined;
+    if (url.protocol === "https:") {
+      tls = {};
+      if (host.caFile) tls.caCerts = [await this.#read(host.caFile, "CA certificate")];
+      if (host.clientCert) {
+        tls.cert = await this.#read(host.clientCert.cert, "client certificate");
+        tls.key = await this.#read(host.clientCert.key, "client key");
+      }
+    }
+    const res = await sendHttp1({
+      method: request.method,
+      url,
+      headers: request.headers,
+      body: body.stream,
+      length: body.length,
+      tls,
+      idleTimeout: this.#headersTimeout,
+      signal: request.signal,
+    });
+    return wrapResponse(res.status, res.headers, url.toString(), guardBody(res.body, url, host));
   }
 
   async #sendFetch(
@@ -328,13 +358,7 @@ export async function readLimited(
     }
     chunks.push(chunk);
   }
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
+  return concatBytes(chunks, size);
 }
 
 /** Turns a fetch / node:http failure into one clear line, coded NETWORK or TLS. */

@@ -3,6 +3,7 @@
  * (`SCHILY.xattr.security.capability`) survive, and PAX timestamps as exact bigint nanoseconds.
  * @module
  */
+import { concatBytes } from "../bytes.ts";
 import { KanikoError } from "../errors.ts";
 import { utf8 } from "./header.ts";
 
@@ -35,13 +36,7 @@ export function encodePaxRecords(records: Iterable<[string, Uint8Array | string]
     parts.push(record);
     total += len;
   }
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return concatBytes(parts, total);
 }
 
 /**

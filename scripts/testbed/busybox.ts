@@ -30,6 +30,7 @@ import { DOCKER, OCI } from "../../lib/oci/media_types.ts";
 import { canonicalJson } from "../../lib/oci/canonical_json.ts";
 import { OciLayout } from "../../lib/oci/layout.ts";
 import { type Arch, ARCHES, type ArchInfo } from "./env.ts";
+import { exists } from "./fs.ts";
 import { run } from "./proc.ts";
 
 /**
@@ -59,15 +60,6 @@ const EPOCH = "1970-01-01T00:00:00Z";
 const PASSWD =
   "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
 const GROUP = "root:x:0:\nnobody:x:65534:\n";
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The cached .deb of an arch in `debsDir`, if any (newest name wins when several). */
 export function cachedDeb(debsDir: string, debArch: string): string | undefined {

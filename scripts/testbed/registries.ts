@@ -319,6 +319,16 @@ export async function ensureRegistry(
     JSON.stringify({ config, certs, token: spec.auth === "token" ? readText(pki.tokenCert) : "" });
   let pid = livePid(f);
   let port = readPort(f.portFile);
+  /** Waits until our registry (`pid` on `port`, as they are by then) answers HTTP. */
+  const answers = () =>
+    waitHttp(
+      `${spec.tls ? "https" : "http"}://127.0.0.1:${port}/v2/`,
+      pid!,
+      f.logFile,
+      `registry ${spec.name}`,
+      pki.ca,
+      !!spec.clientCas,
+    );
   if (pid !== undefined && port !== undefined) {
     const config = registryConfig(state, spec, port, pki, htpasswd);
     if (readText(f.specFile) !== specOf(config)) {
@@ -352,14 +362,7 @@ export async function ensureRegistry(
           pid,
           `registry ${spec.name}`,
         );
-        await waitHttp(
-          `${spec.tls ? "https" : "http"}://127.0.0.1:${port}/v2/`,
-          pid,
-          f.logFile,
-          `registry ${spec.name}`,
-          pki.ca,
-          !!spec.clientCas,
-        );
+        await answers();
         break;
       } catch (e) {
         await stopService(f);
@@ -369,14 +372,7 @@ export async function ensureRegistry(
     }
     log(`registry ${spec.name} on 127.0.0.1:${port} (pid ${pid})`);
   } else {
-    await waitHttp(
-      `${spec.tls ? "https" : "http"}://127.0.0.1:${port}/v2/`,
-      pid,
-      f.logFile,
-      `registry ${spec.name}`,
-      pki.ca,
-      !!spec.clientCas,
-    );
+    await answers();
   }
   return {
     host: `127.0.0.1:${port}`,

@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { BASIC_REALM, PASS, USER } from "./env.ts";
+import { exists } from "./fs.ts";
 import { procCmdline, run } from "./proc.ts";
 
 /** Debian packages the test bed needs, each with a file that proves it is installed. */
@@ -16,15 +17,6 @@ const PACKAGES: Record<string, string> = {
   "apache2-utils": "/usr/bin/htpasswd",
   openssl: "/usr/bin/openssl",
 };
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function installedPackages(names: string[]): Promise<Set<string>> {
   const r = await run("dpkg-query", ["-W", "-f=${Package} ${db:Status-Abbrev}\\n", ...names], {
@@ -177,6 +169,32 @@ async function leaf(
   await Deno.remove(extFile);
 }
 
+/** A CA and the one leaf certificate it signs (PEM paths; OpenSSL extension lines). */
+interface Chain {
+  caWhat: string;
+  ca: string;
+  caKey: string;
+  caName: string;
+  leafWhat: string;
+  cert: string;
+  key: string;
+  cn: string;
+  ext: string;
+}
+
+/** Creates the CA of `c` when it is missing (and then a new leaf), and the leaf when missing. */
+async function ensureChain(dir: string, log: (s: string) => void, c: Chain): Promise<void> {
+  if (!exists(c.ca) || !exists(c.caKey)) {
+    log(`creating ${c.caWhat}`);
+    await selfSignedCa(c.caKey, c.ca, c.caName);
+    await Deno.remove(c.cert).catch(() => {});
+  }
+  if (!exists(c.cert) || !exists(c.key)) {
+    log(`creating ${c.leafWhat}`);
+    await leaf(dir, c.key, c.cert, c.cn, c.ext, c.ca, c.caKey);
+  }
+}
+
 /**
  * Creates whatever PKI file is missing: a test CA and a leaf server certificate it signs (SANs
  * localhost, 127.0.0.1, ::1; rustls refuses a CA used as a server certificate), a separate client
@@ -185,41 +203,31 @@ async function leaf(
 export async function ensurePki(state: string, log: (s: string) => void): Promise<Pki> {
   const p = pkiPaths(state);
   await Deno.mkdir(p.dir, { recursive: true, mode: 0o700 });
-  if (!exists(p.ca) || !exists(p.caKey)) {
-    log("creating test CA");
-    await selfSignedCa(p.caKey, p.ca, "kaniko-deno testbed CA");
-    await Deno.remove(p.serverCert).catch(() => {});
-  }
-  if (!exists(p.serverCert) || !exists(p.serverKey)) {
-    log("creating server certificate");
-    await leaf(
-      p.dir,
-      p.serverKey,
-      p.serverCert,
-      "localhost",
+  await ensureChain(p.dir, log, {
+    caWhat: "test CA",
+    ca: p.ca,
+    caKey: p.caKey,
+    caName: "kaniko-deno testbed CA",
+    leafWhat: "server certificate",
+    cert: p.serverCert,
+    key: p.serverKey,
+    cn: "localhost",
+    ext:
       "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n" +
-        "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nextendedKeyUsage=serverAuth\n",
-      p.ca,
-      p.caKey,
-    );
-  }
-  if (!exists(p.clientCa) || !exists(p.clientCaKey)) {
-    log("creating client CA");
-    await selfSignedCa(p.clientCaKey, p.clientCa, "kaniko-deno testbed client CA");
-    await Deno.remove(p.clientCert).catch(() => {});
-  }
-  if (!exists(p.clientCert) || !exists(p.clientKey)) {
-    log("creating client certificate");
-    await leaf(
-      p.dir,
-      p.clientKey,
-      p.clientCert,
-      "testbed-client",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nextendedKeyUsage=serverAuth\n",
+  });
+  await ensureChain(p.dir, log, {
+    caWhat: "client CA",
+    ca: p.clientCa,
+    caKey: p.clientCaKey,
+    caName: "kaniko-deno testbed client CA",
+    leafWhat: "client certificate",
+    cert: p.clientCert,
+    key: p.clientKey,
+    cn: "testbed-client",
+    ext:
       "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
-      p.clientCa,
-      p.clientCaKey,
-    );
-  }
+  });
   if (!exists(p.tokenCert) || !exists(p.tokenKey)) {
     log("creating token-signing certificate");
     await run("openssl", [

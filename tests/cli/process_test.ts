@@ -3,6 +3,7 @@
  * unhandled rejections, and the build's exit code passed through.
  */
 import assert from "node:assert/strict";
+import { readUntil } from "../_helpers.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const MAIN = "./lib/cli/main.ts";
@@ -34,14 +35,7 @@ async function signalled(signal: Deno.Signal): Promise<{ code: number; stderr: s
   );
   const stderr = new Response(child.stderr).text();
   try {
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let seen = "";
-    while (!seen.includes("ready")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      seen += value;
-    }
-    reader.releaseLock();
+    await readUntil(child.stdout, "ready");
     child.kill(signal);
     const status = await child.status;
     return { code: status.code, stderr: await stderr };

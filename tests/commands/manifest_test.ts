@@ -2,16 +2,7 @@ import assert from "node:assert/strict";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { OciLayout } from "../../lib/oci/layout.ts";
 import { DOCKER } from "../../lib/oci/media_types.ts";
-import { FakeRegistry, makeImage, makeIndex, runCli } from "../_fake_registry.ts";
-
-async function withFake(fn: (reg: FakeRegistry) => Promise<void>): Promise<void> {
-  const reg = await FakeRegistry.start();
-  try {
-    await fn(reg);
-  } finally {
-    await reg.close();
-  }
-}
+import { makeImage, makeIndex, runCli, withFakeRegistry } from "../_fake_registry.ts";
 
 function assertOk(r: { code: number; err: string }) {
   assert.equal(r.code, 0, r.err);
@@ -19,7 +10,7 @@ function assertOk(r: { code: number; err: string }) {
 }
 
 Deno.test("manifest: prints the bytes exactly as served, with no newline added", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     const img = makeImage({ docker: true });
     reg.seedImage("app", img);
     // unusual formatting: indentation, key order, CRLF and no final newline
@@ -38,7 +29,7 @@ Deno.test("manifest: prints the bytes exactly as served, with no newline added",
 });
 
 Deno.test("manifest: an index, a platform's manifest, and by digest", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     const amd = makeImage({ platform: { os: "linux", architecture: "amd64" } });
     const v7 = makeImage({ platform: { os: "linux", architecture: "arm", variant: "v7" } });
     const index = makeIndex([amd, v7]);
@@ -80,7 +71,7 @@ Deno.test("manifest: reads OCI layouts", async () => {
 });
 
 Deno.test("manifest: a platform missing from the index is one error line", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     reg.seedImage("app", makeIndex([makeImage()]), "v1");
     const r = await runCli(["manifest", `${reg.host}/app:v1`, "--platform", "linux/ppc64le"]);
     assert.equal(r.code, 1);

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { describeError, KanikoError } from "../../lib/errors.ts";
-import { configureLog, resetLog } from "../../lib/log.ts";
+import { describeError } from "../../lib/errors.ts";
 import { canonicalJson } from "../../lib/oci/canonical_json.ts";
 import type { RawManifest } from "../../lib/oci/content.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
@@ -15,11 +14,12 @@ import {
 import { Transport } from "../../lib/registry/transport.ts";
 import {
   bodyOf,
-  FakeRegistry,
   makeImage,
   makeTestCertificates,
   ociError,
+  withFakeRegistry,
 } from "../_fake_registry.ts";
+import { captureLog, rejects } from "../_helpers.ts";
 
 /** Sends requests for `alias` (a non-loopback name) to `target` (`127.0.0.1:PORT`). */
 class AliasTransport implements HttpTransport {
@@ -56,34 +56,6 @@ function setup(
   return { client, transport };
 }
 
-async function withFake(
-  fn: (reg: FakeRegistry) => Promise<void>,
-  options: Parameters<typeof FakeRegistry.start>[0] = {},
-): Promise<void> {
-  const reg = await FakeRegistry.start(options);
-  try {
-    await fn(reg);
-  } finally {
-    await reg.close();
-  }
-}
-
-async function rejects(p: Promise<unknown>): Promise<KanikoError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof KanikoError, `expected a KanikoError, got ${e}`);
-    return e;
-  }
-  assert.fail("expected a rejection");
-}
-
-function captureLog(): { lines: string[]; restore: () => void } {
-  const lines: string[] = [];
-  configureLog({ level: "info", format: "text" }, { write: (l) => lines.push(l), color: false });
-  return { lines, restore: resetLog };
-}
-
 /** A manifest padded with an annotation to exactly `size` bytes. */
 function manifestOfSize(size: number): RawManifest {
   const base = makeImage();
@@ -97,7 +69,7 @@ function manifestOfSize(size: number): RawManifest {
 }
 
 Deno.test("client: a loopback registry is found over plain HTTP, once", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     const img = makeImage();
     reg.seedImage("app", img, "v1");
     const { client, transport } = setup(reg.host);
@@ -113,7 +85,7 @@ Deno.test("client: a loopback registry is found over plain HTTP, once", async ()
 });
 
 Deno.test("client: plain HTTP is not tried for other hosts without an insecure flag", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     const alias = `registry.test:${reg.host.split(":")[1]}`;
     const transport = new AliasTransport(alias, reg.host);
     const { client } = setup(alias, {}, "pull", transport);
@@ -129,7 +101,7 @@ Deno.test("client: plain HTTP is not tried for other hosts without an insecure f
 });
 
 Deno.test("client: insecure flags allow the plain-HTTP fallback, by direction", async (t) => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     const alias = `registry.test:${reg.host.split(":")[1]}`;
     const cases: [string, Partial<RegistryOptions>, Direction, boolean][] = [
       ["--insecure-registry", { insecureRegistries: [alias] }, "pull", true],
@@ -158,7 +130,7 @@ Deno.test("client: insecure flags allow the plain-HTTP fallback, by direction", 
 Deno.test("client: the HTTP fallback needs a registry answer (200 or 401) to /v2/", async (t) => {
   for (const status of [404, 500, 302]) {
     await t.step(`ping answering ${status} → no fallback`, async () => {
-      await withFake(async (reg) => {
+      await withFakeRegistry(async (reg) => {
         reg.intercept(
           { method: "GET", path: /^\/v2\/$/ },
           () => new Response("not a registry", { status, headers: { location: "/elsewhere" } }),
@@ -177,7 +149,7 @@ Deno.test("client: the HTTP fallback needs a registry answer (200 or 401) to /v2
   await t.step("ping answering 401 → plain HTTP with authentication", async () => {
     const dir = await Deno.makeTempDir();
     try {
-      await withFake(async (reg) => {
+      await withFakeRegistry(async (reg) => {
         await Deno.writeTextFile(
           `${dir}/config.json`,
           JSON.stringify({ auths: { [reg.host]: { auth: btoa("bob:hunter22") } } }),
@@ -202,7 +174,7 @@ Deno.test("client: the HTTP fallback needs a registry answer (200 or 401) to /v2
 Deno.test("client: HTTPS registries with a private CA", async (t) => {
   const certs = await makeTestCertificates();
   try {
-    await withFake(async (reg) => {
+    await withFakeRegistry(async (reg) => {
       reg.seedImage("app", makeImage(), "v1");
       await t.step("--registry-certificate: HTTPS is used", async () => {
         const { client, transport } = setup(reg.host, {
@@ -243,7 +215,7 @@ Deno.test("client: HTTPS registries with a private CA", async (t) => {
 });
 
 Deno.test("client: GET manifest sends an Accept with OCI and Docker types and returns exact bytes", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     const img = makeImage({ docker: true });
     // odd but valid formatting must survive byte for byte
     const bytes = new TextEncoder().encode(
@@ -268,7 +240,7 @@ Deno.test("client: GET manifest sends an Accept with OCI and Docker types and re
 });
 
 Deno.test("client: Docker-Content-Digest is verified on tag GETs", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     const img = makeImage();
     reg.seedImage("app", img, "v1");
     const other = makeImage({ layers: ["other"] });
@@ -298,7 +270,7 @@ Deno.test("client: Docker-Content-Digest is verified on tag GETs", async () => {
 });
 
 Deno.test("client: by-digest GETs are verified against the requested digest", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     const img = makeImage();
     const other = makeImage({ layers: ["other"] });
     reg.seedImage("app", img);
@@ -323,7 +295,7 @@ Deno.test("client: by-digest GETs are verified against the requested digest", as
 });
 
 Deno.test("client: manifests over 4 MiB are refused on GET, and exactly 4 MiB works", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     const exact = manifestOfSize(MANIFEST_LIMIT);
     const img = makeImage();
     reg.seedImage("app", img);
@@ -355,7 +327,7 @@ Deno.test("client: manifests over 4 MiB are refused on GET, and exactly 4 MiB wo
 });
 
 Deno.test("client: manifests over 4 MiB are refused on PUT without sending them", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     const img = makeImage();
     reg.seedImage("app", img);
     const { client, transport } = setup(reg.host, {}, "push");
@@ -375,7 +347,7 @@ Deno.test("client: manifests over 4 MiB are refused on PUT without sending them"
 });
 
 Deno.test("client: putManifest checks the digest the registry reports", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     const img = makeImage();
     reg.seedImage("app", img);
     reg.intercept({ method: "PUT", path: "/manifests/v1" }, () =>
@@ -396,7 +368,7 @@ Deno.test("client: putManifest checks the digest the registry reports", async ()
 });
 
 Deno.test("client: headManifest gives a descriptor, or undefined when absent", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     const img = makeImage();
     reg.seedImage("app", img, "v1");
     const { client, transport } = setup(reg.host);
@@ -415,7 +387,7 @@ Deno.test("client: headManifest gives a descriptor, or undefined when absent", a
 });
 
 Deno.test("client: a missing manifest is one line with the code and a hint", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     reg.seedImage("app", makeImage(), "v1");
     const { client, transport } = setup(reg.host);
     try {
@@ -433,7 +405,7 @@ Deno.test("client: a missing manifest is one line with the code and a hint", asy
 });
 
 Deno.test("client: a Warning header is shown once per registry and text", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     reg.seedImage("app", makeImage(), "v1");
     const log = captureLog();
     const { client, transport } = setup(reg.host);
@@ -451,7 +423,7 @@ Deno.test("client: a Warning header is shown once per registry and text", async 
 });
 
 Deno.test("client: tags are listed following Link pagination", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     const img = makeImage();
     reg.seedImage("app", img);
     const names = Array.from({ length: 25 }, (_, i) => `t${String(i).padStart(2, "0")}`);
@@ -471,7 +443,7 @@ Deno.test("client: tags are listed following Link pagination", async () => {
 });
 
 Deno.test("client: tags are listed with `last` when the registry sends no Link", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     const img = makeImage();
     reg.seedImage("app", img);
     const names = Array.from({ length: 20 }, (_, i) => `v${String(i).padStart(2, "0")}`);
@@ -489,7 +461,7 @@ Deno.test("client: tags are listed with `last` when the registry sends no Link",
 });
 
 Deno.test("client: a tag list that is not JSON is one clear error", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     reg.seedImage("app", makeImage(), "v1");
     reg.intercept({ path: "/tags/list" }, () => new Response("<html>login</html>"));
     const { client, transport } = setup(reg.host);
@@ -517,7 +489,7 @@ Deno.test("client: nextLink resolves relative and absolute Link values", () => {
 });
 
 Deno.test("client: 5xx and 429 are retried (Retry-After honoured); 4xx are not", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     const img = makeImage();
     reg.seedImage("app", img, "v1");
     reg.intercept({ path: "/manifests/v1" }, () => ociError(503, "UNAVAILABLE", "busy"));
@@ -549,7 +521,7 @@ Deno.test("client: 5xx and 429 are retried (Retry-After honoured); 4xx are not",
 });
 
 Deno.test("client: without retries a 5xx fails at once with one line", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     reg.seedImage("app", makeImage(), "v1");
     reg.intercept(
       { path: "/manifests/v1" },
@@ -566,7 +538,7 @@ Deno.test("client: without retries a 5xx fails at once with one line", async () 
 });
 
 Deno.test("client: Bearer tokens are fetched per scope and refreshed after a 401", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     const dir = await Deno.makeTempDir();
     try {
       await Deno.writeTextFile(
@@ -599,7 +571,7 @@ Deno.test("client: Bearer tokens are fetched per scope and refreshed after a 401
 });
 
 Deno.test("client: refused credentials end in one line without the secret", async () => {
-  await withFake(async (reg) => {
+  await withFakeRegistry(async (reg) => {
     const dir = await Deno.makeTempDir();
     try {
       await Deno.writeTextFile(

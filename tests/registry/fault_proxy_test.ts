@@ -6,7 +6,9 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { createHash } from "node:crypto";
 import { Hono } from "hono";
+import { concatBytes } from "../../lib/bytes.ts";
 import { type FaultProxy, type FaultRule, startFaultProxy } from "../../scripts/fault_proxy.ts";
+import { readUntil } from "../_helpers.ts";
 
 const SCRIPT = new URL("../../scripts/fault_proxy.ts", import.meta.url).pathname;
 const OPTS = { sanitizeOps: false, sanitizeResources: false };
@@ -155,10 +157,7 @@ function nodeRequest(
     const chunks: Uint8Array[] = [];
     const done = () => {
       if (keep && result.status !== undefined) {
-        const out = new Uint8Array(result.bytes);
-        let o = 0;
-        for (const c of chunks) out.set(c, (o += c.byteLength) - c.byteLength);
-        result.body = out;
+        result.body = concatBytes(chunks, result.bytes);
       }
       agent.destroy();
       resolve(result);
@@ -555,14 +554,7 @@ Deno.test("command line: prints its address and serves the rules given", OPTS, a
     stderr: "inherit",
   }).spawn();
   try {
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += value;
-    }
-    reader.releaseLock();
+    const text = await readUntil(child.stdout, "\n");
     const info = JSON.parse(text.split("\n")[0]);
     assert.match(info.url, /^http:\/\/127\.0\.0\.1:\d+$/);
     assert.equal(info.url, `http://127.0.0.1:${info.port}`);

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { KanikoError } from "../../lib/errors.ts";
-import { configureLog, resetLog } from "../../lib/log.ts";
 import { defaultRegistryOptions, type RegistryOptions } from "../../lib/registry/options.ts";
 import { parseReference } from "../../lib/registry/reference.ts";
 import { RegistrySession } from "../../lib/registry/session.ts";
 import { FakeRegistry, makeImage } from "../_fake_registry.ts";
+import { captureLog } from "../_helpers.ts";
 
 async function withSession(
   options: (mirror: FakeRegistry, origin: FakeRegistry) => Partial<RegistryOptions>,
@@ -71,8 +71,7 @@ Deno.test("session: --registry-map entries are tried first", async () => {
 });
 
 Deno.test("session: falls back to the original registry, logging the miss", async () => {
-  const lines: string[] = [];
-  configureLog({ level: "info", format: "text" }, { write: (l) => lines.push(l), color: false });
+  const { lines, restore } = captureLog();
   try {
     await withSession(
       (m, o) => ({ registryMap: { [o.host]: [`${m.host}/cache`] } }),
@@ -92,7 +91,7 @@ Deno.test("session: falls back to the original registry, logging the miss", asyn
       },
     );
   } finally {
-    resetLog();
+    restore();
   }
 });
 

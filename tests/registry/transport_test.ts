@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describeError, KanikoError } from "../../lib/errors.ts";
+import { describeError } from "../../lib/errors.ts";
 import type { HostSettings } from "../../lib/registry/options.ts";
 import {
   DEFAULT_BODY_LIMIT,
@@ -9,6 +9,7 @@ import {
   Transport,
 } from "../../lib/registry/transport.ts";
 import { bodyOf, freePort, makeTestCertificates, randomBytes } from "../_fake_registry.ts";
+import { rejects } from "../_helpers.ts";
 
 const PLAIN: HostSettings = { allowHttp: true, skipVerify: false };
 
@@ -70,16 +71,6 @@ function streamOf(bytes: Uint8Array, chunk = 8192, delayMs = 0): ReadableStream<
       off += chunk;
     },
   });
-}
-
-async function rejects(p: Promise<unknown>): Promise<KanikoError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof KanikoError, `expected a KanikoError, got ${e}`);
-    return e;
-  }
-  assert.fail("expected a rejection");
 }
 
 Deno.test("transport: plain requests go through fetch, with a user agent", async () => {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { concatBytes } from "../../lib/bytes.ts";
 import { KanikoError } from "../../lib/errors.ts";
 import { encodeUstar } from "../../lib/tar/header.ts";
 import {
@@ -25,16 +26,6 @@ async function archive(entries: TarWriteEntry[] = sample()): Promise<Uint8Array>
   return await readAll(createTarStream(entries));
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
 function block(typeflag: string, name: string, size: number): Uint8Array {
   return encodeUstar({
     typeflag,
@@ -48,7 +39,7 @@ function block(typeflag: string, name: string, size: number): Uint8Array {
 }
 
 function padded(bytes: Uint8Array): Uint8Array {
-  return concat(bytes, new Uint8Array((512 - (bytes.length % 512)) % 512));
+  return concatBytes([bytes, new Uint8Array((512 - (bytes.length % 512)) % 512)]);
 }
 
 Deno.test("every chunking of the input gives the same entries", async () => {
@@ -141,7 +132,7 @@ Deno.test("a corrupt header names the archive and byte offset", async () => {
 Deno.test("after the end blocks the rest of the input is drained; break cancels", async () => {
   let pulls = 0;
   let cancelled = false;
-  const bytes = concat(await archive(), new Uint8Array(10240));
+  const bytes = concatBytes([await archive(), new Uint8Array(10240)]);
   const source = (n: number) =>
     new ReadableStream<Uint8Array>({
       pull(c) {
@@ -164,7 +155,7 @@ Deno.test("PAX global headers apply to later entries; local records override the
   const g = encodePaxRecords([["uname", "global"], ["SCHILY.xattr.user.g", "1"]]);
   const x = encodePaxRecords([["uname", "local"], ["path", "renamed"]]);
   const unset = encodePaxRecords([["uname", ""]]);
-  const bytes = concat(
+  const bytes = concatBytes([
     block("g", "pax_global_header", g.length),
     padded(g),
     block("0", "one", 0),
@@ -175,7 +166,7 @@ Deno.test("PAX global headers apply to later entries; local records override the
     padded(unset),
     block("0", "three", 0),
     new Uint8Array(1024),
-  );
+  ]);
   const entries = await readEntries(ReadableStream.from([bytes]));
   assert.deepEqual(entries.map((e) => [e.header.name, e.header.uname]), [
     ["one", "global"],
@@ -189,7 +180,7 @@ Deno.test("GNU L/K long names and LIBARCHIVE xattrs", async () => {
   const longName = `${"n".repeat(200)}/file\0`;
   const longLink = `${"l".repeat(150)}\0`;
   const x = encodePaxRecords([["LIBARCHIVE.xattr.user.a%3Db", btoa("\xff\x00")]]);
-  const bytes = concat(
+  const bytes = concatBytes([
     block("L", "././@LongLink", longName.length),
     padded(enc.encode(longName)),
     block("K", "././@LongLink", longLink.length),
@@ -207,7 +198,7 @@ Deno.test("GNU L/K long names and LIBARCHIVE xattrs", async () => {
       mtime: 0n,
     }),
     new Uint8Array(1024),
-  );
+  ]);
   const [e] = await readEntries(ReadableStream.from([bytes]));
   assert.equal(e.header.name, longName.slice(0, -1));
   assert.equal(e.header.linkname, longLink.slice(0, -1));
@@ -221,12 +212,12 @@ Deno.test("old v7 headers: a trailing slash means a directory", async () => {
   let sum = 0;
   for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : b[i];
   b.set(enc.encode(sum.toString(8).padStart(6, "0") + "\0 "), 148);
-  const [e] = await readEntries(ReadableStream.from([concat(b, new Uint8Array(1024))]));
+  const [e] = await readEntries(ReadableStream.from([concatBytes([b, new Uint8Array(1024)])]));
   assert.deepEqual([e.header.name, e.header.type], ["olddir/", "dir"]);
 });
 
 Deno.test("oversized extension headers are refused", async () => {
-  const bytes = concat(block("x", "p", 5000), new Uint8Array(5120), new Uint8Array(1024));
+  const bytes = concatBytes([block("x", "p", 5000), new Uint8Array(5120), new Uint8Array(1024)]);
   assert.equal((await readEntries(ReadableStream.from([bytes]))).length, 0);
   const it = readTar(ReadableStream.from([bytes]), { maxMetadataSize: 4096 });
   await assert.rejects(it.next(), /is 5000 bytes, more than 4096/);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { concatBytes } from "../../lib/bytes.ts";
 import { KanikoError } from "../../lib/errors.ts";
 import {
   BLOCK_SIZE,
@@ -170,12 +171,7 @@ Deno.test("TarWriter writes into a WritableStream with backpressure", async () =
   await first;
   await w.close();
   await assert.rejects(w.add({ name: "z", type: "file" }), /already closed/);
-  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    all.set(c, off);
-    off += c.length;
-  }
+  const all = concatBytes(chunks);
   const entries = await readEntries(ReadableStream.from([all]));
   assert.deepEqual(entries.map((e) => e.header.name), ["big", "d/", "x"]);
   assert.equal(entries[0].body.length, 50000);

@@ -1,0 +1,18 @@
+/**
+ * Byte-array helpers shared across the library.
+ * @module
+ */
+
+/** Concatenates `parts` into one new array (`total`: their summed length, when known). */
+export function concatBytes(
+  parts: readonly Uint8Array[],
+  total: number = parts.reduce((n, p) => n + p.byteLength, 0),
+): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
+  return out;
+}
