@@ -22,7 +22,7 @@ import {
 } from "./options.ts";
 import { apiHost } from "./reference.ts";
 import { REAUTH, RetryableError, withRetry } from "./retry.ts";
-import { DEFAULT_BODY_LIMIT, redactUrl } from "./transport.ts";
+import { DEFAULT_BODY_LIMIT } from "./transport.ts";
 
 /** Largest manifest we read or write (distribution-spec: at least 4 MiB must work). */
 export const MANIFEST_LIMIT = 4 * 1024 * 1024;
@@ -323,11 +323,6 @@ export class RegistryClient {
 
   #name(repository: string, ref: string): string {
     return `${this.registry}/${repository}${ref.includes(":") ? "@" : ":"}${ref}`;
-  }
-
-  /** Describes a URL for messages without credentials or upload tokens. */
-  describe(url: string): string {
-    return redactUrl(url);
   }
 }
 

@@ -383,7 +383,11 @@ export function networkError(url: URL, err: unknown, host: HostSettings): Kaniko
   else if (/dns|getaddrinfo|name or service|enotfound|failed to lookup/.test(lower)) {
     reason = "host name not found";
   } else if (/timed out|timeout/.test(lower)) reason = "timed out";
-  return new KanikoError(`cannot reach ${where}: ${reason}`, { code: "NETWORK", cause: err });
+  // A TLS server that wants a client certificate just closes the connection during the handshake.
+  const hint = url.protocol === "https:" && !host.clientCert && /closed|reset/.test(reason)
+    ? `if ${where} requires a client certificate, pass --registry-client-cert ${where}=CERT,KEY`
+    : undefined;
+  return new KanikoError(`cannot reach ${where}: ${reason}`, { code: "NETWORK", cause: err, hint });
 }
 
 function errorText(err: unknown): string {

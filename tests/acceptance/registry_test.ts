@@ -4,7 +4,15 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ref, remoteDigest, skopeo, tempDir, testbed, type TestbedEnv } from "../_testbed.ts";
+import {
+  ref,
+  remoteDigest,
+  skopeo,
+  startExtraRegistry,
+  tempDir,
+  testbed,
+  type TestbedEnv,
+} from "../_testbed.ts";
 
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 
@@ -187,4 +195,22 @@ Deno.test("tags lists every tag of a repository", async () => {
   assert.equal(r.code, 0, r.stderr);
   const tags = r.stdout.trim().split("\n");
   for (const t of env.busybox.tags) assert.ok(tags.includes(t), `${t} listed`);
+});
+
+Deno.test("client certificates: --registry-client-cert reaches an mTLS registry", async () => {
+  const env = await testbed();
+  await using mtls = await startExtraRegistry(env, { tls: true, mtls: true });
+  const host = mtls.info.host;
+  const src = ref(env, "plain", "library/busybox:amd64");
+  const dst = `${host}/mtls/busybox:v1`;
+  const refused = await cli(["copy", src, dst, ca(env, host)]);
+  assert.equal(refused.code, 1);
+  assertOneErrorLine(refused, env, /--registry-client-cert/);
+  const cert = `--registry-client-cert=${host}=${env.clientCert},${env.clientKey}`;
+  const copied = await cli(["copy", src, dst, ca(env, host), cert]);
+  assert.equal(copied.code, 0, copied.stderr);
+  const amd64 = env.busybox.arches.find((a) => a.tag === "amd64")!;
+  assert.equal(copied.stdout.trim(), amd64.digest);
+  const digest = await cli(["digest", dst, ca(env, host), cert]);
+  assert.equal(digest.stdout.trim(), amd64.digest);
 });
