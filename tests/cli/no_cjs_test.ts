@@ -1,14 +1,12 @@
 /**
- * The CLI's module graph holds no CommonJS, and only Node built-ins known not to cost memory.
+ * The CLI's module graph holds no CommonJS.
  *
- * Why: once a Deno (2.9) process has loaded any CommonJS module — an npm package such as
- * commander, or even a local `module.exports = {}` file — streamed registry uploads in that
- * process use about 30-40 MB more memory for the rest of its life (copying a 277 MiB blob: peak
- * RSS about 150 MB instead of about 120 MB; the target is < 150 MB). Importing `node:util`,
- * `node:process`, `node:events`, `node:fs` or `node:assert` has the same effect, so the CLI
- * parses its flags itself (lib/cli/argv.ts), with neither commander nor `node:util`'s
- * `parseArgs`. Every npm package the CLI reaches must be an ES module package from the list
- * below, and every `node:` module one from the measured list below.
+ * Why: a CommonJS package (commander) costs start-up time (`kaniko version`: 0.12 s / 48 MB with
+ * commander, 0.07 s / 35 MB with our parser), and without `--v8-flags=--max-semi-space-size=2`
+ * a process that has loaded CommonJS (or node:util, node:fs, …) keeps ~30 MB more during
+ * streamed uploads. With that flag (how `deno task kaniko` runs) the peak is ~95 MB either way,
+ * so the node: built-ins are not restricted; CommonJS still is. Every npm package the CLI
+ * reaches must be an ES module package from the list below.
  *
  * `deno info --json cli.ts` lists the static imports and the literal dynamic imports of the
  * command modules (`import("../commands/copy.ts")`), so the commands are covered too.
@@ -18,20 +16,6 @@ import assert from "node:assert/strict";
 const ROOT = new URL("../../", import.meta.url).pathname;
 /** The npm packages the CLI may reach: ES module packages (`"type": "module"`, `import` export). */
 const ALLOWED_NPM = new Set(["zod", "hono"]);
-/**
- * The `node:` built-ins measured not to raise upload memory (peak RSS of a CLI copy of the
- * 277 MiB bench layout stays about 120 MB with all of them loaded). Measure before adding one.
- */
-const ALLOWED_NODE = new Set([
-  "node:crypto",
-  "node:http",
-  "node:https",
-  "node:path",
-  "node:stream",
-  "node:stream/web",
-  "node:tls",
-]);
-
 interface GraphModule {
   specifier: string;
   kind?: string;
@@ -54,7 +38,7 @@ async function moduleGraph(): Promise<Graph> {
   return JSON.parse(new TextDecoder().decode(output.stdout));
 }
 
-Deno.test("cli.ts loads no CommonJS module (it costs ~40 MB RSS on uploads)", async () => {
+Deno.test("cli.ts loads no CommonJS module", async () => {
   const graph = await moduleGraph();
   assert.ok(graph.modules.some((m) => m.specifier.endsWith("/lib/cli/main.ts")));
   for (const module of graph.modules) {
@@ -74,14 +58,5 @@ Deno.test("cli.ts loads no CommonJS module (it costs ~40 MB RSS on uploads)", as
     assert.equal(manifest.type, "module", `${id} is not an ES module package`);
     const entry = manifest.exports?.["."]?.import ?? manifest.module;
     assert.match(String(entry), /\.m?js$/, `${id} has no ES module entry point`);
-  }
-});
-
-Deno.test("cli.ts loads only the node: built-ins measured not to cost upload memory", async () => {
-  const graph = await moduleGraph();
-  const builtins = graph.modules.filter((m) => m.kind === "node").map((m) => m.specifier);
-  assert.ok(builtins.length > 0);
-  for (const specifier of builtins) {
-    assert.ok(ALLOWED_NODE.has(specifier), `${specifier} is not on the measured allow-list`);
   }
 });
