@@ -6,6 +6,7 @@
  */
 
 import { UsageError } from "../errors.ts";
+import { resolveBuildArgs as resolveArgMap } from "../dockerfile/build_args.ts";
 import type { EnvLookup, FlagValues } from "./flag_spec.ts";
 import type { BuildOptions, GitOptions, SecretSpec } from "./options.ts";
 import { registryOptionsFrom } from "./registry_flags.ts";
@@ -20,11 +21,11 @@ export interface MapperContext {
 }
 
 /**
- * Resolves `--build-arg` values: `K=V` is kept as written (`=` in V included); a bare `K` becomes
- * `K=<value of $K>`, or `K=` when `$K` is unset (Kaniko's behaviour).
+ * `--build-arg` values as `K=V`: a bare `K` takes K from the environment and is dropped when K is
+ * unset (BuildKit's and the docker CLI's rule; the front end's `resolveBuildArgs` decides).
  */
 export function resolveBuildArgs(args: readonly string[], env: EnvLookup): string[] {
-  return args.map((arg) => arg.includes("=") ? arg : `${arg}=${env(arg) ?? ""}`);
+  return [...resolveArgMap(args, env)].map(([k, v]) => `${k}=${v}`);
 }
 
 /** Builds and validates {@link BuildOptions}. Throws a `UsageError` on a bad combination. */

@@ -10,13 +10,8 @@ import type { ParseCommandOptions } from "../cli/options.ts";
 import type { Dockerfile } from "../dockerfile/ast.ts";
 import { validateDockerfile } from "../dockerfile/instruction_args.ts";
 import { parseDockerfile } from "../dockerfile/parser.ts";
+import { describeBuild } from "../dockerfile/plan.ts";
 import { KanikoError } from "../errors.ts";
-
-/** The build-meaning function of the front end (`describeBuild`). */
-type DescribeBuild = (
-  dockerfile: Dockerfile,
-  options: { buildArgs: string[]; target?: string; platform?: string; file: string },
-) => unknown;
 
 /**
  * Runs the parse command (`dockerfile` may be `-` for standard input): writes the JSON and a
@@ -30,8 +25,7 @@ export async function parseCommand(opts: ParseCommandOptions): Promise<void> {
     return;
   }
   validateDockerfile(df, { file });
-  const describe = await loadDescribeBuild();
-  const output = await describe(df, {
+  const output = describeBuild(df, {
     buildArgs: opts.buildArgs,
     target: opts.target,
     platform: opts.platform,
@@ -71,35 +65,6 @@ export async function readDockerfile(path: string): Promise<{ text: string; file
 
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
-/** Modules that may export `describeBuild`, in order. */
-const DESCRIBE_MODULES = [
-  "../dockerfile/stages.ts",
-  "../dockerfile/plan.ts",
-  "../dockerfile/mod.ts",
-];
-
-/**
- * Loads `describeBuild` from the front end. The specifiers are computed so that the command
- * type-checks and runs (`parse --raw`) while that part is still missing.
- */
-async function loadDescribeBuild(): Promise<DescribeBuild> {
-  for (const spec of DESCRIBE_MODULES) {
-    const url = new URL(spec, import.meta.url).href;
-    let mod: Record<string, unknown>;
-    try {
-      mod = await import(url);
-    } catch (err) {
-      if (err instanceof Error && err.message.includes(`Module not found "${url}"`)) continue;
-      throw err;
-    }
-    if (typeof mod.describeBuild === "function") return mod.describeBuild as DescribeBuild;
-  }
-  throw new KanikoError(
-    "parse without --raw needs the build planner (describeBuild), which is not available in this version",
-    { hint: "use parse --raw for the syntax tree" },
-  );
 }
 
 async function writeStdout(text: string): Promise<void> {

@@ -37,10 +37,18 @@ Deno.test("splitArgs: the first unknown flag is kept; later words are neither fl
 });
 
 Deno.test("a value flag takes the next word even when it starts with '-'", () => {
-  const { options } = build(["--no-push", "--target", "-x", "-d", "--cache", "--build-arg", "--"]);
+  const { options } = build([
+    "--no-push",
+    "--target",
+    "-x",
+    "-d",
+    "--cache",
+    "--build-arg",
+    "--=1",
+  ]);
   assert.equal(options.target, "-x");
   assert.deepEqual(options.destinations, ["--cache"]);
-  assert.deepEqual(options.buildArgs, ["--="]);
+  assert.deepEqual(options.buildArgs, ["--=1"]);
 });
 
 Deno.test("negative numbers are arguments, not flags", () => {
