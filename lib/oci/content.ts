@@ -34,6 +34,8 @@ export interface OpenBlobOptions {
 export interface BlobSource {
   /** The registry repository the blobs live in, when they do: lets a sink mount instead of copy. */
   readonly origin?: { registry: string; repository: string };
+  /** Where one blob lives, for sources whose blobs come from several places (a build). */
+  originOf?(desc: Descriptor): { registry: string; repository: string } | undefined;
   /**
    * Opens a blob as a stream. From offset 0 the stream errors if the bytes do not match
    * `desc.digest` and `desc.size`. Each call opens a fresh stream (so a retry can re-open).

@@ -53,7 +53,7 @@ export class RegistryRepository implements ImageSource, ImageSink {
     source: BlobSource,
     options: PutBlobOptions = {},
   ): Promise<PutBlobResult> {
-    const mountFrom = options.mountFrom ?? source.origin;
+    const mountFrom = options.mountFrom ?? source.originOf?.(desc) ?? source.origin;
     return uploadBlob(this.client, this.repository, desc, source, { ...options, mountFrom });
   }
 
