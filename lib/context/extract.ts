@@ -5,13 +5,15 @@
  * name an earlier regular entry inside the archive, and files are created with `O_EXCL` after the
  * old entry is removed, so a planted symlink is never followed. Symlinks themselves are created
  * as they are (their targets are only checked when a COPY follows them). Devices and FIFOs are
- * skipped (a build context has no use for them); sparse entries are refused.
+ * skipped (a build context has no use for them); sparse entries are refused. Name cleaning and
+ * the hard-link target check use `lib/rootfs/safe_path.ts`, shared with image layer extraction.
  * @module
  */
 import { lutimesSync } from "node:fs";
 import { KanikoError } from "../errors.ts";
 import { log } from "../log.ts";
 import { readTar } from "../tar/mod.ts";
+import { cleanPath, joinRoot, resolveDir, ResolveError, splitPath } from "../rootfs/safe_path.ts";
 
 /** Options for {@link extractTar}. */
 export interface ExtractOptions {
@@ -91,15 +93,17 @@ export function safeName(name: string, archive: string, entry?: string): string 
   const what = entry === undefined
     ? `entry ${JSON.stringify(name)}`
     : `hard link ${JSON.stringify(entry)} (to ${JSON.stringify(name)})`;
-  if (name.includes("\0")) throw unsafe(archive, `${what} has a NUL byte in its name`);
-  if (name.startsWith("/")) throw unsafe(archive, `${what} has an absolute path`);
-  const parts: string[] = [];
-  for (const part of name.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") throw unsafe(archive, `${what} climbs out of the archive with ".."`);
-    parts.push(part);
+  const cleaned = cleanPath(name, { absolute: "refuse", dotdot: "refuse" });
+  switch (cleaned.problem) {
+    case undefined:
+      return cleaned.path;
+    case "nul":
+      throw unsafe(archive, `${what} has a NUL byte in its name`);
+    case "absolute":
+      throw unsafe(archive, `${what} has an absolute path`);
+    default:
+      throw unsafe(archive, `${what} climbs out of the archive with ".."`);
   }
-  return parts.join("/");
 }
 
 function unsafe(archive: string, detail: string): KanikoError {
@@ -127,7 +131,7 @@ class Extractor {
   }
 
   #abs(rel: string): string {
-    return `${this.#dest}/${rel}`;
+    return joinRoot(this.#dest, rel);
   }
 
   /** Makes sure every parent of `rel` is a real directory inside dest (never a symlink). */
@@ -212,17 +216,21 @@ class Extractor {
 
   async hardlink(rel: string, target: string): Promise<void> {
     if (target === "") throw this.refuse(rel, "is a hard link to the archive's root");
-    const parts = target.split("/");
-    let cur = "";
-    for (let i = 0; i < parts.length - 1; i++) {
-      cur = cur ? `${cur}/${parts[i]}` : parts[i];
-      const info = await lstatOrNull(this.#abs(cur));
-      if (info === null || info.isSymlink || !info.isDirectory) {
-        throw this.refuse(
-          rel,
-          `is a hard link to ${JSON.stringify(target)}, which is not in the archive`,
-        );
-      }
+    // The target's parents must be real directories inside dest: no symlink is followed.
+    const { parent } = splitPath(target);
+    let inside: boolean;
+    try {
+      inside = resolveDir(this.#dest, parent, { symlinks: "refuse" }).existing ===
+        (parent === "" ? 0 : parent.split("/").length);
+    } catch (e) {
+      if (!(e instanceof ResolveError)) throw e;
+      inside = false;
+    }
+    if (!inside) {
+      throw this.refuse(
+        rel,
+        `is a hard link to ${JSON.stringify(target)}, which is not in the archive`,
+      );
     }
     const info = await lstatOrNull(this.#abs(target));
     if (info === null) {

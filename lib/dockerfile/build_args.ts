@@ -199,7 +199,7 @@ export function resolveMetaArgs(
 
 /** The declarations of an ARG instruction; an ARG without a name is an error. */
 export function declarations(ctx: ExpandContext, inst: Instruction): ArgDeclaration[] {
-  const decls = argDeclarations(ctx, inst);
+  const decls = argDeclarations(inst);
   if (decls.length === 0) {
     throw locatedError(ctx.file, inst, "ARG requires at least one argument", {
       hint: "use ARG NAME[=VALUE]",

@@ -6,13 +6,15 @@
  * RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK, MAINTAINER and ONBUILD are left as written (a
  * shell, or the child build, expands them). ARG values are resolved by the planner.
  *
- * Also: located errors (`FILE:LINE: …`) and the raw key/value words of ENV, LABEL and ARG
- * (quotes kept, as BuildKit's parser keeps them for the lexer to remove).
+ * Also: located errors (`FILE:LINE: …`) and the key/value words of ENV, LABEL and ARG as the
+ * parser keeps them (`Instruction.rawArgs`: quotes kept for the lexer to remove).
  * @module
  */
 import type { Instruction } from "./ast.ts";
 import { KanikoError } from "../errors.ts";
+import { parseHeredocWord } from "./heredoc.ts";
 import { type EnvLookup, ShellLex } from "./shell_lex.ts";
+import { trimSpace } from "./words.ts";
 
 /** Where expansion happens: the Dockerfile's name (for errors) and its lexers. */
 export interface ExpandContext {
@@ -119,6 +121,8 @@ export interface ExpandedInstruction {
 }
 
 const SINGLE_WORD = new Set(["STOPSIGNAL", "USER", "WORKDIR", "VOLUME"]);
+/** BuildKit's `parseVolume` trims each path (Go `strings.TrimSpace`) before expansion. */
+const TRIMMED = new Set(["VOLUME"]);
 const FLAG_EXPANDED: Record<string, string[]> = {
   COPY: ["chown", "chmod"],
   ADD: ["chown", "chmod", "checksum"],
@@ -150,7 +154,8 @@ export function expandInstruction(
       return { ...same, flags: inst.flags.map((f) => expandMountFlag(ctx, inst, f, env)) };
     default:
       if (SINGLE_WORD.has(inst.keyword)) {
-        return { ...same, expanded: inst.args.map((a) => expandWord(ctx, inst, a, env)) };
+        const words = TRIMMED.has(inst.keyword) ? inst.args.map(trimSpace) : inst.args;
+        return { ...same, expanded: words.map((a) => expandWord(ctx, inst, a, env)) };
       }
       return same;
   }
@@ -162,7 +167,7 @@ export function expandPairs(
   inst: Instruction,
   env: EnvLookup,
 ): [string, string][] {
-  return rawPairs(ctx, inst).map(([k, v]) => [
+  return rawPairs(inst).map(([k, v]) => [
     expandWord(ctx, inst, k, env),
     expandWord(ctx, inst, v, env),
   ]);
@@ -206,10 +211,10 @@ export function expandHeredoc(
   return located(ctx, inst, () => ctx.rawLex.processWord(guarded, env));
 }
 
-/** True for a `<<EOF`, `<<-EOF`, `<<"EOF"` word naming one of the instruction's heredocs. */
+/** True for a `<<EOF`, `<<-EOF`, `<<"EOF"`, `3<<EOF` word naming one of the instruction's heredocs. */
 export function isHeredocMarker(word: string, names: ReadonlySet<string>): boolean {
-  const m = /^<<-?\s*(["']?)([^"'<]+)\1$/.exec(word);
-  return m !== null && names.has(m[2]);
+  const heredoc = parseHeredocWord(word);
+  return heredoc !== null && names.has(heredoc.name);
 }
 
 /**
@@ -272,93 +277,15 @@ function quoteCsv(field: string): string {
 }
 
 /**
- * The text after the keyword and flags of an instruction, as BuildKit's parser sees it (line
- * continuations removed).
- */
-export function instructionRest(inst: Instruction, escape: string): string {
-  let text = (inst.original ?? "").replace(/^\s*\S+/, "");
-  const continuation = new RegExp(`${escape === "`" ? "`" : "\\\\"}[ \\t]*\\r?\\n`, "g");
-  text = text.replace(continuation, "").trim();
-  for (let n = 0; n < inst.flags.length && text.startsWith("--"); n++) {
-    const words = splitWords(text, escape);
-    if (words.length === 0) break;
-    text = text.slice(words[0].end).trim();
-    if (words[0].text === "--") break;
-  }
-  return text;
-}
-
-/** A word of {@link splitWords} and where it ends in the text. */
-interface Word {
-  text: string;
-  end: number;
-}
-
-/**
- * BuildKit's `parseWords`: whitespace-separated words, quotes and escapes kept in the word but
- * respected (a quoted space does not split; `''` and `""` make a word even when empty).
- */
-export function splitWords(rest: string, escape: string): Word[] {
-  const words: Word[] = [];
-  let word = "", inWord = false, quote = "", blankOk = false, i = 0;
-  const next = () => {
-    const ch = String.fromCodePoint(rest.codePointAt(i)!);
-    i += ch.length;
-    return ch;
-  };
-  const flush = (end: number) => {
-    if (blankOk || word.length > 0) words.push({ text: word, end });
-    word = "", inWord = false, blankOk = false;
-  };
-  while (i < rest.length) {
-    const start = i;
-    const ch = next();
-    if (quote) {
-      if (ch === quote) quote = "";
-      else if (ch === escape && quote !== "'") {
-        if (i < rest.length) word += ch + next();
-        continue;
-      }
-      word += ch;
-    } else if (/\s/.test(ch)) {
-      if (inWord) flush(start);
-    } else {
-      inWord = true;
-      if (ch === "'" || ch === '"') (quote = ch), (blankOk = true);
-      if (ch === escape) {
-        if (i < rest.length) word += ch + next();
-        continue;
-      }
-      word += ch;
-    }
-  }
-  if (inWord) flush(i);
-  return words;
-}
-
-/**
  * ENV/LABEL `[key, value]` pairs with the quoting as written (BuildKit's `parseNameVal`: the
- * legacy `ENV key value…` form, or `key=value` words). Falls back to the parser's `args` when the
- * text cannot be re-read.
+ * legacy `ENV key value…` form, or `key=value` words), from the parser's `rawArgs`; the parser's
+ * `args` when an instruction has none.
  */
-export function rawPairs(ctx: { escape: string }, inst: Instruction): [string, string][] {
-  const fromArgs = () => {
-    const pairs: [string, string][] = [];
-    for (let i = 0; i + 1 < inst.args.length; i += 2) pairs.push([inst.args[i], inst.args[i + 1]]);
-    return pairs;
-  };
-  const rest = instructionRest(inst, ctx.escape);
-  const words = splitWords(rest, ctx.escape).map((w) => w.text);
-  let pairs: [string, string][];
-  if (words.length > 0 && !words[0].includes("=")) {
-    const m = /^(\S+)\s+([\s\S]*)$/.exec(rest);
-    pairs = m ? [[m[1], m[2]]] : [];
-  } else if (words.every((w) => w.includes("="))) {
-    pairs = words.map((w) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)]);
-  } else {
-    return fromArgs();
-  }
-  return pairs.length * 2 === inst.args.length ? pairs : fromArgs();
+export function rawPairs(inst: Instruction): [string, string][] {
+  const words = inst.rawArgs ?? inst.args;
+  const pairs: [string, string][] = [];
+  for (let i = 0; i + 1 < words.length; i += 2) pairs.push([words[i], words[i + 1]]);
+  return pairs;
 }
 
 /** One `ARG` declaration: the name and, when given, the default as written (quotes kept). */
@@ -367,10 +294,12 @@ export interface ArgDeclaration {
   value?: string;
 }
 
-/** The declarations of an ARG instruction (BuildKit's `parseNameOrNameVal`). */
-export function argDeclarations(ctx: { escape: string }, inst: Instruction): ArgDeclaration[] {
-  const words = splitWords(instructionRest(inst, ctx.escape), ctx.escape).map((w) => w.text);
-  return words.map((w) => {
+/**
+ * The declarations of an ARG instruction (BuildKit's `parseNameOrNameVal` words, split at the
+ * first `=` as `instructions.parseArg` does), from the parser's `rawArgs`.
+ */
+export function argDeclarations(inst: Instruction): ArgDeclaration[] {
+  return (inst.rawArgs ?? []).map((w) => {
     const eq = w.indexOf("=");
     return eq < 0 ? { key: w } : { key: w.slice(0, eq), value: w.slice(eq + 1) };
   });

@@ -120,9 +120,9 @@ export function validateInstruction(
   const rule = RULES[ins.keyword];
   if (!rule) throw new DockerfileError({ file, line: ins.line }, unknownInstruction(ins.keyword));
   try {
-    // HEALTHCHECK NONE ignores flags, as BuildKit does.
-    const none = ins.keyword === "HEALTHCHECK" && ins.args[0]?.toUpperCase() === "NONE";
-    const flags = none ? {} : parseFlags(ins.flags, INSTRUCTION_FLAGS[ins.keyword] ?? {});
+    const flags = ignoresFlags(ins)
+      ? {}
+      : parseFlags(ins.flags, INSTRUCTION_FLAGS[ins.keyword] ?? {});
     rule(ins, flags, escape);
     if (ins.keyword === "RUN") return { flags, mounts: checkRunFlags(flags) };
     return { flags };
@@ -132,6 +132,16 @@ export function validateInstruction(
     }
     throw err;
   }
+}
+
+/**
+ * BuildKit never parses the flags of ARG and STOPSIGNAL (`instructions/parse.go`: `parseArg` and
+ * `parseStopSignal` do not call `req.flags.Parse()`), nor those of HEALTHCHECK NONE: any flag
+ * there is accepted and ignored.
+ */
+function ignoresFlags(ins: Instruction): boolean {
+  if (ins.keyword === "ARG" || ins.keyword === "STOPSIGNAL") return true;
+  return ins.keyword === "HEALTHCHECK" && ins.args[0]?.toUpperCase() === "NONE";
 }
 
 /** Checks every instruction of a parsed Dockerfile ({@link validateInstruction}). */
@@ -167,8 +177,12 @@ function atLeastOne(ins: Instruction): void {
   if (ins.args.length === 0) throw new RuleError("requires at least one argument");
 }
 
+/**
+ * True when the lexer would change `value` (a variable, quotes or an escape): its value is only
+ * known after expansion, where the planner checks it as BuildKit does when it runs the step.
+ */
 function hasVariable(value: string): boolean {
-  return value.includes("$");
+  return /[$'"\\`]/.test(value);
 }
 
 /** ENV, LABEL: at least one pair, no blank name, quotes closed. */
@@ -214,7 +228,8 @@ function checkSourcesAndDest(ins: Instruction, flags: FlagValues): void {
     if (problem) throw new RuleError(`--chmod: ${problem}`);
   }
   const checksum = flags.checksum;
-  if (typeof checksum === "string" && !hasVariable(checksum)) {
+  // An empty --checksum= is no checksum (convert_copy.go: `if cfg.checksum != ""`).
+  if (typeof checksum === "string" && checksum !== "" && !hasVariable(checksum)) {
     const problem = checkChecksum(checksum);
     if (problem) throw new RuleError(`--checksum: ${problem}`);
   }

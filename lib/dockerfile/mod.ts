@@ -26,4 +26,6 @@ export * from "./shell_pattern.ts";
 export * from "./expand.ts";
 export * from "./build_args.ts";
 export * from "./stages.ts";
+export * from "./stage_graph.ts";
+export * from "./dispatch_checks.ts";
 export * from "./plan.ts";

@@ -4,6 +4,10 @@
  * defaults, an `ARG NAME` without value picking up the global value or the automatic platform
  * argument), ENV and ARG shadowing each other in order, bases and `--platform` expanded, stage
  * references checked, the target chosen, and the `--build-arg`s nothing consumes reported.
+ * Like BuildKit, the plan fails only on what BuildKit checks for every stage (FROM lines,
+ * `COPY --from`, cycles) and on the steps of the stages the target needs; a step of another stage
+ * that could not be prepared keeps its error (`PlannedInstruction.error`) and is reported as a
+ * warning, as BuildKit never runs it.
  *
  * {@link planBuild} gives the full plan (for `--dry-run` and the build engine);
  * {@link describeBuild} the JSON of `parse` (see the command-line contract).
@@ -25,15 +29,20 @@ import {
   resolveMetaArgs,
   unusedBuildArgWarnings,
 } from "./build_args.ts";
+import { type ExpandContext, expandContext, expandInstruction, locatedError } from "./expand.ts";
+import { dispatchProblem } from "./dispatch_checks.ts";
+import { validateInstruction } from "./instruction_args.ts";
+import { KanikoError } from "../errors.ts";
 import {
-  type ExpandContext,
-  expandContext,
-  expandInstruction,
-  located,
-  locatedError,
-} from "./expand.ts";
+  neededStages,
+  type StageGraph,
+  stageGraph,
+  type StageHeader,
+  stageHeader,
+  triggersOf,
+  triggerSources,
+} from "./stage_graph.ts";
 import {
-  checkBase,
   type DockerfileStages,
   resolveSources,
   resolveTarget,
@@ -104,6 +113,13 @@ export interface PlannedInstruction extends ParseInstruction {
   sources: SourceRef[];
   /** For ARG: each name and the value it resolved to (null: declared without value). */
   argValues?: { name: string; value: string | null }[];
+  /**
+   * Set on a step of a stage the target does not need when preparing it failed (an expansion
+   * error, a bad port, a forward `COPY --from`…). BuildKit never runs such a step, so the plan
+   * does not fail; `expanded` and `expandedFlags` are then the step as written, and a build that
+   * runs the step anyway must fail with this error.
+   */
+  error?: KanikoError;
 }
 
 /** A stage with everything the build needs. */
@@ -150,7 +166,9 @@ interface Walk {
   options: DescribeOptions;
   scopes: ArgScopes;
   syntax: DockerfileStages;
-  sources: Map<Instruction, SourceRef[]>;
+  graph: StageGraph;
+  /** The stages the target needs: only their steps may fail the plan. */
+  needed: ReadonlySet<number>;
   stages: PlannedStage[];
   envs: Map<string, string>[];
   warnings: string[];
@@ -160,7 +178,9 @@ interface Walk {
 /**
  * Plans the build of `df`: throws a one-line KanikoError (`FILE:LINE: …`) for a Dockerfile that
  * cannot be built (no FROM, instructions before FROM, bad stage names or references, invalid
- * bases or platforms, failed `${v:?…}` expansions, unknown `--target`).
+ * bases or platforms, unknown `--target`, and — in the stages the target needs — failed
+ * `${v:?…}` expansions and the values BuildKit rejects when it runs a step, see
+ * `./dispatch_checks.ts`).
  */
 export function planBuild(df: Dockerfile, options: DescribeOptions): BuildPlan {
   const ctx = expandContext(options.file, df.escape);
@@ -176,20 +196,22 @@ export function planBuild(df: Dockerfile, options: DescribeOptions): BuildPlan {
   const stageName = options.target || syntax.stages[syntax.stages.length - 1].name || "";
   const global = platformArgs(targetPlatform, buildPlatform, stageName, buildArgs);
   const scopes: ArgScopes = { buildArgs, global, metaDeps: new Map() };
+  const metaArgs = resolveMetaArgs(ctx, syntax.metaArgs, scopes);
+  const headers = syntax.stages.map((s) => stageHeader(ctx, global, s));
+  const sources = resolveSources(ctx, syntax.stages);
+  const graph = stageGraph(ctx, syntax.stages, headers, sources, warnings);
   const walk: Walk = {
     ctx,
     options,
     scopes,
     syntax,
-    sources: new Map(),
+    graph,
+    needed: neededStages(graph, target),
     stages: [],
     envs: [],
     warnings,
     targetPlatform,
   };
-  const metaArgs = resolveMetaArgs(ctx, syntax.metaArgs, scopes);
-  const headers = syntax.stages.map((s) => stageHeader(walk, s));
-  walk.sources = resolveSources(ctx, syntax.stages);
   for (const [i, s] of syntax.stages.entries()) walk.stages.push(planStage(walk, s, headers[i]));
   const built = stagesNeeded({ stages: walk.stages }, target).map((i) => walk.stages[i]);
   warnings.push(...unusedBuildArgWarnings(buildArgs, consumedArgs(built, scopes.metaDeps)));
@@ -207,51 +229,8 @@ export function planBuild(df: Dockerfile, options: DescribeOptions): BuildPlan {
   };
 }
 
-/** A stage's FROM line expanded with the global scope. */
-interface StageHeader {
-  base: string;
-  platformText: string | null;
-  platform?: Platform;
-  usedMetaArgs: string[];
-}
-
-function stageHeader(walk: Walk, s: StageSyntax): StageHeader {
-  const { ctx } = walk;
-  const global = walk.scopes.global;
-  const expand = (word: string) =>
-    located(ctx, s.from, () => ctx.lex.processWordWithUsage(word, global));
-  const base = expand(s.base);
-  const used = new Set([...base.used].filter((n) => global.has(n)));
-  if (base.value === "") {
-    throw locatedError(ctx.file, s.from, `base name (${s.base}) should not be blank`, {
-      hint: "set the ARG it uses, globally or with --build-arg",
-    });
-  }
-  if (s.platform === undefined) {
-    return { base: base.value, platformText: null, usedMetaArgs: [...used] };
-  }
-  const platform = expand(s.platform);
-  platform.used.forEach((n) => global.has(n) && used.add(n));
-  if (platform.value === "") {
-    throw locatedError(ctx.file, s.from, `empty platform value from expression ${s.platform}`);
-  }
-  try {
-    const parsed = parsePlatform(platform.value);
-    return {
-      base: base.value,
-      platformText: platform.value,
-      platform: parsed,
-      usedMetaArgs: [...used],
-    };
-  } catch (e) {
-    throw locatedError(ctx.file, s.from, `failed to parse platform ${s.platform}`, {
-      hint: e instanceof Error ? e.message : String(e),
-    });
-  }
-}
-
 function planStage(walk: Walk, s: StageSyntax, header: StageHeader): PlannedStage {
-  const base = checkBase(walk.ctx.file, walk.syntax.stages, s, header.base, walk.warnings);
+  const base = walk.graph.bases[s.index];
   const parent = base.stage === null ? undefined : walk.stages[base.stage];
   const buildFor = parent?.buildFor ?? header.platform ?? walk.targetPlatform;
   const env = parent
@@ -272,14 +251,49 @@ function planStage(walk: Walk, s: StageSyntax, header: StageHeader): PlannedStag
     declaredArgs: [],
     usedMetaArgs: header.usedMetaArgs,
   };
-  const triggers =
-    parent?.instructions.flatMap((p) => p.instruction.onbuild ? [p.instruction.onbuild] : []) ?? [];
-  for (const inst of triggers) stage.triggers.push(planInstruction(walk, stage, env, inst));
-  for (const inst of s.instructions) {
-    stage.instructions.push(planInstruction(walk, stage, env, inst));
+  for (const inst of triggersOf(walk.graph, s.index)) {
+    stage.triggers.push(planStep(walk, stage, env, inst, true));
   }
+  for (const inst of s.instructions) stage.instructions.push(planStep(walk, stage, env, inst));
   walk.envs[s.index] = env;
   return stage;
+}
+
+/**
+ * One step of `stage`. In a stage the target needs, a step that cannot be prepared fails the
+ * plan; in another one (BuildKit never runs it) the error is kept on the step and reported as a
+ * warning.
+ */
+function planStep(
+  walk: Walk,
+  stage: PlannedStage,
+  env: Map<string, string>,
+  inst: Instruction,
+  trigger = false,
+): PlannedInstruction {
+  try {
+    // BuildKit parses a trigger (instructions.ParseCommand) only when a stage runs it.
+    if (trigger) validateInstruction(inst, { file: walk.ctx.file, escape: walk.ctx.escape });
+    const sources = trigger ? triggerSources(walk.graph, inst) : walk.graph.sources.get(inst);
+    return planInstruction(walk, stage, env, inst, sources ?? []);
+  } catch (e) {
+    if (walk.needed.has(stage.index) || !(e instanceof KanikoError)) throw e;
+    const what = stage.name ? `"${stage.name}"` : `${stage.index}`;
+    walk.warnings.push(`${e.message} (ignored: stage ${what} is not needed by the target)`);
+    return {
+      keyword: inst.keyword,
+      line: inst.line,
+      flags: inst.flags,
+      args: inst.args,
+      expanded: [...inst.args],
+      instruction: inst,
+      scope: Object.fromEntries(env),
+      sources: [],
+      expandedFlags: inst.flags,
+      heredocs: [],
+      error: e,
+    };
+  }
 }
 
 function planInstruction(
@@ -287,9 +301,9 @@ function planInstruction(
   stage: PlannedStage,
   env: Map<string, string>,
   inst: Instruction,
+  sources: SourceRef[],
 ): PlannedInstruction {
   const scope = Object.fromEntries(env);
-  const sources = walk.sources.get(inst) ?? [];
   for (const src of sources) checkSourceOrder(walk, stage, inst, src);
   const planned = {
     keyword: inst.keyword,
@@ -307,6 +321,8 @@ function planInstruction(
     return { ...planned, expanded, expandedFlags: inst.flags, heredocs: [], argValues };
   }
   const result = expandInstruction(walk.ctx, inst, env);
+  const problem = dispatchProblem(inst, result);
+  if (problem) throw locatedError(walk.ctx.file, inst, problem);
   if (inst.keyword === "ENV") {
     for (let i = 0; i + 1 < result.expanded.length; i += 2) {
       env.set(result.expanded[i], result.expanded[i + 1]);

@@ -38,12 +38,14 @@ const KEYS = [
 
 /**
  * Parses one `--mount` value (a CSV record of `key=value` fields). `expand` turns a value with
- * variables into its final text; without it, values that hold `$` are taken as written and only
- * checked once expanded (BuildKit checks them at build time).
+ * variables into its final text; without it, values that hold `$` are skipped, and so is the check
+ * of how the fields combine, until the values are expanded (BuildKit checks them when it runs the
+ * step).
  */
 export function parseRunMount(value: string, expand?: (word: string) => string): RunMount {
   const mount: RunMount = { type: "bind", readOnly: true };
   let roAuto = true;
+  let deferred = false;
   for (const field of parseCsvRecord(value)) {
     const eq = field.indexOf("=");
     const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();
@@ -58,11 +60,15 @@ export function parseRunMount(value: string, expand?: (word: string) => string):
       );
     }
     if (expand) val = expand(val);
-    else if (val.includes("$")) continue;
+    else if (val.includes("$")) {
+      deferred = true;
+      continue;
+    }
     if (applyKey(mount, key, val, field)) roAuto = false;
   }
   if (roAuto) mount.readOnly = mount.type !== "cache" && mount.type !== "tmpfs";
-  checkMount(mount);
+  // With a value still to expand, the combination is only known once expanded.
+  if (!deferred) checkMount(mount);
   return mount;
 }
 

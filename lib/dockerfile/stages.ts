@@ -103,7 +103,8 @@ function stageOf(
         hint: "use --platform=os/arch[/variant]",
       });
     }
-    platform = value;
+    // An empty --platform= is no platform (convert.go: `if v := st.Platform; v != ""`).
+    platform = value === "" ? undefined : value;
   }
   return { index: earlier.length, name, from, base: args[0], platform, instructions: [] };
 }
@@ -201,10 +202,12 @@ const NO_VARS = { get: () => undefined };
 
 /**
  * The sources of every `COPY --from` and `RUN --mount ... from=` in `stages`, by instruction,
- * resolved as BuildKit resolves them before building: a number is a stage index, a name is a
- * stage (case-insensitive; `RUN --mount` by name only), anything else an image. Variables are
- * refused there (BuildKit's "variable expansion is not supported for --from"), an index past the
- * last stage is an error, and so is a circular dependency.
+ * resolved as BuildKit resolves them before building (`toCommand` in `dockerfile2llb/convert.go`,
+ * for every stage): a number is a stage index, a name is a stage (case-insensitive; `RUN --mount`
+ * by name only), anything else an image. Variables are refused there (BuildKit's "variable
+ * expansion is not supported for --from"), an index past the last stage is an error, and so is a
+ * circular dependency. ONBUILD triggers are left out: BuildKit resolves a trigger only when a stage
+ * it builds runs it (see {@link instructionSources}).
  */
 export function resolveSources(
   ctx: ExpandContext,
@@ -213,17 +216,16 @@ export function resolveSources(
   const out = new Map<Instruction, SourceRef[]>();
   for (const stage of stages) {
     for (const inst of stage.instructions) {
-      for (const node of inst.onbuild ? [inst, inst.onbuild] : [inst]) {
-        const refs = instructionSources(ctx, stages, node);
-        if (refs.length) out.set(node, refs);
-      }
+      const refs = instructionSources(ctx, stages, inst);
+      if (refs.length) out.set(inst, refs);
     }
   }
   checkCycles(ctx.file, stages, out);
   return out;
 }
 
-function instructionSources(
+/** The stages or images one COPY or RUN reads (`--from`, `--mount from=`); see {@link resolveSources}. */
+export function instructionSources(
   ctx: ExpandContext,
   stages: readonly StageSyntax[],
   inst: Instruction,

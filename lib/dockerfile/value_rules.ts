@@ -41,21 +41,82 @@ export function parseGoDuration(s: string): number | null {
 
 const PROTOCOLS = ["tcp", "udp", "sctp"];
 
-/** Checks an EXPOSE value: `port`, `from-to`, optionally `/tcp`, `/udp` or `/sctp`. */
+/**
+ * Checks an EXPOSE value as BuildKit's `parsePortSpec` does (`dockerfile2llb/convert_expose.go`):
+ * `[[ip:]hostPort:]containerPort[/proto]`, split at every `:` (the last two parts are the ports,
+ * the rest the IP), the protocol after the container port's first `/` (`tcp` when empty, any
+ * case), ports and `from-to` ranges of 0 to 65535, a valid IP, and a host range as long as the
+ * container range unless the container port is a single port.
+ */
 export function checkPortSpec(spec: string): string | null {
-  const slash = spec.indexOf("/");
-  const portPart = slash < 0 ? spec : spec.slice(0, slash);
-  const proto = slash < 0 ? "tcp" : spec.slice(slash + 1).split("/")[0] || "tcp";
-  if (!PROTOCOLS.includes(proto.toLowerCase())) return `invalid protocol "${proto}"`;
-  // `[ip:][hostPort:]containerPort`: only the container port counts.
-  const port = portPart.slice(portPart.lastIndexOf(":") + 1);
-  if (port === "") return "no port number";
-  const range = port.split("-");
-  if (range.length > 2) return `invalid port range "${port}"`;
-  const numbers = range.map((p) => (/^[0-9]+$/.test(p) ? Number(p) : NaN));
-  if (numbers.some((p) => !(p >= 0 && p <= 65535))) return `invalid port "${port}"`;
-  if (numbers.length === 2 && numbers[1] < numbers[0]) return `invalid port range "${port}"`;
+  const parts = spec.split(":");
+  const n = parts.length;
+  const containerSpec = parts[n - 1];
+  const hostPort = n >= 2 ? parts[n - 2] : "";
+  let ip = n >= 3 ? parts.slice(0, n - 2).join(":") : "";
+  const slash = containerSpec.indexOf("/");
+  const port = slash < 0 ? containerSpec : containerSpec.slice(0, slash);
+  const proto = slash < 0 ? "" : containerSpec.slice(slash + 1).toLowerCase();
+  if (port === "") return `no port number in "${spec}"`;
+  if (proto !== "" && !PROTOCOLS.includes(proto)) return `invalid protocol "${proto}"`;
+  if (ip.startsWith("[")) {
+    if (!ip.endsWith("]")) return `invalid IP address "${ip}"`;
+    ip = ip.slice(1, -1);
+  }
+  if (ip !== "" && !isGoIP(ip)) return `invalid IP address "${ip}"`;
+  const container = portRange(port);
+  if (typeof container === "string") return container;
+  if (hostPort === "") return null;
+  const host = portRange(hostPort);
+  if (typeof host === "string") return `invalid host port "${hostPort}"`;
+  if (container[1] - container[0] !== host[1] - host[0] && container[1] !== container[0]) {
+    return `invalid ranges for container and host ports: ${port} and ${hostPort}`;
+  }
   return null;
+}
+
+/** BuildKit's `parsePortRange`: `port` or `from-to`, each `strconv.ParseUint(p, 10, 16)`. */
+function portRange(text: string): [number, number] | string {
+  const range = text.split("-");
+  if (range.length > 2) return `invalid port range "${text}"`;
+  const numbers = range.map((p) => (/^[0-9]+$/.test(p) ? Number(p) : NaN));
+  if (numbers.some((p) => !(p >= 0 && p <= 65535))) return `invalid port "${text}"`;
+  if (numbers.length === 2 && numbers[1] < numbers[0]) return `invalid port range "${text}"`;
+  return [numbers[0], numbers[numbers.length - 1]];
+}
+
+/** Go's `net.ParseIP` (through `netip.ParseAddr`, zones refused): IPv4 dotted quad or IPv6. */
+export function isGoIP(text: string): boolean {
+  const firstDot = text.indexOf(".");
+  const firstColon = text.indexOf(":");
+  if (firstColon < 0 || (firstDot >= 0 && firstDot < firstColon)) return isIPv4(text);
+  return isIPv6(text);
+}
+
+function isIPv4(text: string): boolean {
+  const fields = text.split(".");
+  return fields.length === 4 &&
+    fields.every((f) => /^(?:0|[1-9][0-9]{0,2})$/.test(f) && Number(f) <= 255);
+}
+
+function isIPv6(text: string): boolean {
+  if (text.includes("%")) return false;
+  let body = text;
+  const lastColon = text.lastIndexOf(":");
+  const tail = text.slice(lastColon + 1);
+  let extra = 0;
+  if (tail.includes(".")) {
+    if (!isIPv4(tail)) return false;
+    body = text.slice(0, lastColon + 1) + "0";
+    extra = 1;
+  }
+  const halves = body.split("::");
+  if (halves.length > 2) return false;
+  const groups = (half: string) => half === "" ? [] : half.split(":");
+  const all = halves.flatMap(groups);
+  if (!all.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g))) return false;
+  const count = all.length + extra;
+  return halves.length === 2 ? count < 8 : count === 8;
 }
 
 // deno-fmt-ignore

@@ -123,7 +123,7 @@ Deno.test("dry run: a --build-arg nothing consumes is a warning on stderr", asyn
 
 Deno.test("dry run: a bad Dockerfile is one error line naming Dockerfile:LINE", async () => {
   const cases: [string, RegExp][] = [
-    ["FROM scratch AS a\nCOPY --from=b /x /y\nFROM scratch AS b\n", /Dockerfile:2: .*"b"/],
+    ["FROM scratch AS a\nCOPY --from=b /x /y\nFROM scratch AS b\nFROM a\n", /Dockerfile:2: .*"b"/],
     ["RUN true\nFROM scratch\n", /Dockerfile:1: RUN true: RUN before the first FROM/],
     ["FROM scratch AS x\nFROM scratch AS X\n", /Dockerfile:2: .*duplicate stage name "x"/],
     ["FROM scratch\nWORKDIR ${D:?is required}\n", /Dockerfile:2: .*D: is required/],

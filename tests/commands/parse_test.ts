@@ -101,7 +101,11 @@ Deno.test("parse: global ARGs need re-declaring inside a stage", async () => {
 
 Deno.test("parse: a Dockerfile that cannot be built is one error: line with Dockerfile:LINE", async () => {
   const cases: [string, string[], RegExp][] = [
-    ["FROM busybox AS a\nCOPY --from=later /x /y\nFROM busybox AS later\n", [], /Dockerfile:2: /],
+    [
+      "FROM busybox AS a\nCOPY --from=later /x /y\nFROM busybox AS later\nFROM a\n",
+      [],
+      /Dockerfile:2: /,
+    ],
     ["ARG X\n", [], /Dockerfile: the Dockerfile has no FROM instruction/],
     ["FROM busybox\n", ["--target", "nope"], /target stage "nope" could not be found/],
     ["FROM busybox AS 9lives\n", [], /Dockerfile:1: .*invalid name for build stage/],

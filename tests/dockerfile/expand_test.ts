@@ -5,13 +5,8 @@
 import assert from "node:assert/strict";
 import { parseDockerfile } from "../../lib/dockerfile/parser.ts";
 import { type BuildPlan, type DescribeOptions, planBuild } from "../../lib/dockerfile/plan.ts";
-import {
-  isHeredocMarker,
-  mountFields,
-  parseFlag,
-  splitCsv,
-  splitWords,
-} from "../../lib/dockerfile/expand.ts";
+import { isHeredocMarker, mountFields, parseFlag, splitCsv } from "../../lib/dockerfile/expand.ts";
+import { parseWords } from "../../lib/dockerfile/words.ts";
 import { DEFAULT_PATH } from "../../lib/dockerfile/stages.ts";
 import { describeError, KanikoError } from "../../lib/errors.ts";
 
@@ -26,7 +21,10 @@ function plan(text: string, options: Partial<DescribeOptions> = {}): BuildPlan {
   });
 }
 
-const PRELUDE = "FROM busybox\nARG U=app G=staff M=0755 D=/data P=8080 S=SIGTERM SUM=sha256:abc\n";
+// A valid digest: BuildKit parses an ADD --checksum for an HTTP source (convert_copy.go).
+const DIGEST = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const PRELUDE =
+  "FROM busybox\nARG U=app G=staff M=0755 D=/data P=8080 S=SIGTERM SUM=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n";
 
 interface Case {
   name: string;
@@ -78,7 +76,7 @@ const CASES: Case[] = [
     name: "ADD --chown and --checksum",
     body: "ADD --checksum=$SUM --chown=$U https://example.com/$U.tgz /opt/",
     expanded: ["https://example.com/app.tgz", "/opt/"],
-    flags: ["--checksum=sha256:abc", "--chown=app"],
+    flags: [`--checksum=${DIGEST}`, "--chown=app"],
   },
   {
     name: "RUN --mount fields",
@@ -165,8 +163,8 @@ Deno.test("expansion: scope holds the variables in force before each step", () =
   assert.deepEqual([run.scope.A, run.scope.B], ["1", "2"]);
 });
 
-Deno.test("splitWords: BuildKit's parseWords (quotes and escapes kept, not split on)", () => {
-  const words = (s: string, esc = "\\") => splitWords(s, esc).map((w) => w.text);
+Deno.test("parseWords: BuildKit's parseWords (quotes and escapes kept, not split on)", () => {
+  const words = (s: string, esc = "\\") => parseWords(s, esc);
   assert.deepEqual(words('a="b c" d=e'), ['a="b c"', "d=e"]);
   assert.deepEqual(words("a=b\\ c  d"), ["a=b\\ c", "d"]);
   assert.deepEqual(words("a='x \"y' b=''"), ["a='x \"y'", "b=''"]);

@@ -59,13 +59,13 @@ const ERRORS: ErrorCase[] = [
   },
   {
     name: "COPY --from a stage defined later (forward reference)",
-    lines: ["FROM busybox AS a", "COPY --from=b /x /y", "FROM busybox AS b"],
+    lines: ["FROM busybox AS a", "COPY --from=b /x /y", "FROM busybox AS b", "FROM a"],
     error: /cannot read from stage "b", it needs to be defined before current stage "a"/,
     line: 2,
   },
   {
     name: "COPY --from a later stage by index",
-    lines: ["FROM busybox", "COPY --from=1 /x /y", "FROM busybox"],
+    lines: ["FROM busybox AS first", "COPY --from=1 /x /y", "FROM busybox", "FROM first"],
     error: /cannot read from stage 1/,
     line: 2,
   },
@@ -185,7 +185,12 @@ const ERRORS: ErrorCase[] = [
   },
   {
     name: "RUN --mount from= a later stage",
-    lines: ["FROM busybox AS a", "RUN --mount=from=b,target=/b true", "FROM busybox AS b"],
+    lines: [
+      "FROM busybox AS a",
+      "RUN --mount=from=b,target=/b true",
+      "FROM busybox AS b",
+      "FROM a",
+    ],
     error: /cannot read from stage "b"/,
     line: 2,
   },
