@@ -16,6 +16,14 @@ const PACKAGES: Record<string, string> = {
   "busybox-static": "/bin/busybox",
   "apache2-utils": "/usr/bin/htpasswd",
   openssl: "/usr/bin/openssl",
+  // What the tests of contexts, layers and builds use besides the registries.
+  git: "/usr/bin/git",
+  zstd: "/usr/bin/zstd",
+  "xz-utils": "/usr/bin/xz",
+  bzip2: "/usr/bin/bzip2",
+  attr: "/usr/bin/getfattr",
+  "util-linux": "/usr/bin/unshare",
+  buildah: "/usr/bin/buildah",
 };
 
 async function installedPackages(names: string[]): Promise<Set<string>> {
