@@ -223,10 +223,10 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   },
   choice(
     "isolation",
-    "Run RUN steps in a private root (chroot) or in / (none, Kaniko's model)",
+    "Run RUN steps in a private root (chroot) or in / (none, Kaniko's model); default: none " +
+      "inside a container, chroot outside",
     PROCESS,
     ISOLATIONS,
-    "none",
   ),
   // Aliases, folded into their target flag.
   alias(

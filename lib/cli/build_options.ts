@@ -58,7 +58,9 @@ function contextOptions(flags: FlagValues, context: MapperContext) {
     kanikoDir: flags.given("kaniko-dir")
       ? flags.string("kaniko-dir")
       : context.env("KANIKO_DIR") || flags.string("kaniko-dir"),
-    isolation: flags.choice<BuildOptions["isolation"]>("isolation"),
+    isolation: flags.given("isolation")
+      ? flags.choice<NonNullable<BuildOptions["isolation"]>>("isolation")
+      : undefined,
   };
 }
 

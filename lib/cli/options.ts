@@ -137,8 +137,8 @@ export interface BuildOptions {
   force: boolean;
   /** `--kaniko-dir`, else `KANIKO_DIR`, else `/kaniko`. */
   kanikoDir: string;
-  /** `--isolation`. */
-  isolation: Isolation;
+  /** `--isolation`; undefined: `none` inside a container, `chroot` outside. */
+  isolation?: Isolation;
   /** `--multi-platform` (alias `--platform`): platforms to build, `os/arch[/variant]`. */
   multiPlatform: string[];
   /** `--driver`. */

@@ -18,7 +18,7 @@ const DEFAULTS: BuildOptions = {
   secrets: [],
   force: false,
   kanikoDir: "/kaniko",
-  isolation: "none",
+  isolation: undefined,
   destinations: [],
   noPush: true,
   noPushCache: false,
