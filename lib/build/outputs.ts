@@ -48,8 +48,11 @@ export async function writeOutputs(
   if (opts.tarPath) await writeTar(image, opts.tarPath, refs);
   if (opts.ociLayoutPath) {
     const layout = await OciLayout.open(opts.ociLayoutPath, { create: true });
-    await copyImage(image, layout, {});
-    log.info(`wrote the image to the OCI layout ${opts.ociLayoutPath}`);
+    // Named like the first destination's tag (else `latest`), so `umoci` and `skopeo oci:DIR:TAG`
+    // can address it.
+    const tag = refs[0]?.tag ?? "latest";
+    await copyImage(image, layout, { tags: [tag] });
+    log.info(`wrote the image to the OCI layout ${opts.ociLayoutPath} (tag ${tag})`);
   }
   await writeDigestFiles(image.manifest.digest, opts, refs);
   return { digest: image.manifest.digest, pushed };
