@@ -21,6 +21,9 @@ async function main(): Promise<number> {
     "-A",
     "--v8-flags=--max-semi-space-size=2",
     join(REPO_ROOT, "cli.ts"),
+    // Never Kaniko's in-place model here: in a container the default is --isolation=none, which
+    // builds into / of the machine running the example.
+    "--isolation=chroot",
     "--context",
     join(REPO_ROOT, "examples"),
     "--oci-layout-path",

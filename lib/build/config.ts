@@ -35,10 +35,15 @@ export function scratchConfig(platform: { os: string; architecture: string; vari
   return config;
 }
 
-/** Starts a stage from its base image's config (deep-copied); the platform fields are kept. */
+/**
+ * Starts a stage from its base image's (or base stage's) config (deep-copied); the platform
+ * fields are kept. The base's ONBUILD triggers are not: the stage runs them (see the planner),
+ * and its image holds only its own ONBUILD instructions, as with BuildKit.
+ */
 export function startState(base: ImageConfig): ConfigState {
   const config = structuredClone(base);
   config.config ??= {};
+  delete config.config.OnBuild;
   const env = config.config.Env ?? [];
   if (!env.some((e) => e.startsWith("PATH="))) config.config.Env = [...env, `PATH=${DEFAULT_PATH}`];
   config.history ??= [];

@@ -77,10 +77,21 @@ export function describePlan(
 }
 
 const PAIRS = new Set(["ENV", "LABEL"]);
-const SHELL_FORM = new Set(["RUN", "CMD", "ENTRYPOINT", "SHELL", "HEALTHCHECK"]);
+/** Arguments shown as written (BuildKit's history does not quote them). */
+const RAW = new Set(["RUN", "CMD", "ENTRYPOINT", "SHELL", "HEALTHCHECK", "MAINTAINER"]);
 
-/** A step as one line: the keyword, its expanded flags and its expanded arguments. */
+/** The trigger of an ONBUILD step as written (`RUN make`), on one line: what the config stores. */
+export function onbuildTrigger(step: PlannedInstruction): string {
+  const text = step.instruction.original.replace(/^\s*onbuild\s+/i, "");
+  return text.replace(/\s*\n\s*/g, " ").trim();
+}
+
+/**
+ * A step as one line: the keyword, its expanded flags and its expanded arguments (ONBUILD: its
+ * trigger as written, as BuildKit's history has it).
+ */
 export function formatStep(step: PlannedInstruction): string {
+  if (step.keyword === "ONBUILD") return `ONBUILD ${onbuildTrigger(step)}`;
   const parts = [step.keyword, ...step.expandedFlags];
   const args = step.expanded;
   if (step.argValues) {
@@ -91,7 +102,7 @@ export function formatStep(step: PlannedInstruction): string {
     for (let i = 0; i + 1 < args.length; i += 2) parts.push(`${args[i]}=${quoteWord(args[i + 1])}`);
   } else if (step.instruction.json) {
     parts.push(JSON.stringify(args));
-  } else if (SHELL_FORM.has(step.keyword)) {
+  } else if (RAW.has(step.keyword)) {
     parts.push(...args);
   } else {
     parts.push(...args.map(quoteWord));

@@ -12,6 +12,7 @@ import { type BuildPlan, planBuild } from "../dockerfile/plan.ts";
 import { stagesNeeded } from "../dockerfile/stages.ts";
 import { KanikoError } from "../errors.ts";
 import { log } from "../log.ts";
+import { compressionLevel } from "../layer/mod.ts";
 import { formatPlatform } from "../oci/platform.ts";
 import { RegistrySession } from "../registry/session.ts";
 import { ignorePaths } from "../snapshot/mod.ts";
@@ -37,6 +38,8 @@ export interface BuildInput {
 export async function runBuild(opts: BuildOptions, input: BuildInput): Promise<OutputSummary> {
   const isolation: Isolation = opts.isolation ?? defaultIsolation();
   checkIsolation({ isolation, force: opts.force });
+  outputFormat(opts); // a usage error before anything is pulled
+  reproducibleEpoch(opts);
   warnUnsupported(opts);
   const session = new RegistrySession(opts.registry);
   const work = await workDirectory(opts, isolation);
@@ -67,7 +70,10 @@ export async function runBuild(opts: BuildOptions, input: BuildInput): Promise<O
   }
 }
 
-/** Plans, resolves every base image of a built stage, and plans again with their ENV. */
+/**
+ * Plans, resolves every base image of a built stage, and plans again with their ENV and ONBUILD
+ * triggers.
+ */
 async function planWithBases(
   opts: BuildOptions,
   input: BuildInput,
@@ -81,15 +87,21 @@ async function planWithBases(
   };
   const first = planBuild(input.dockerfile, options);
   const envs = new Map<string, string[]>();
+  const onBuilds = new Map<string, string[]>();
   for (const index of stagesToBuild(first, opts)) {
     const stage = first.stages[index];
     if (stage.baseImage === null) continue;
     const base = await bases.resolve(stage.baseImage, stage.buildFor);
     envs.set(`${stage.baseImage}|${formatPlatform(stage.buildFor)}`, base.config.config?.Env ?? []);
+    onBuilds.set(
+      `${stage.baseImage}|${formatPlatform(stage.buildFor)}`,
+      base.config.config?.OnBuild ?? [],
+    );
   }
   const plan = planBuild(input.dockerfile, {
     ...options,
     baseImageEnv: (ref, platform) => envs.get(`${ref}|${formatPlatform(platform)}`),
+    baseImageOnBuild: (ref, platform) => onBuilds.get(`${ref}|${formatPlatform(platform)}`),
   });
   for (const warning of new Set(plan.warnings)) log.warn(warning);
   return plan;
@@ -123,13 +135,7 @@ async function buildEnv(
   const dirs = { layers: join(parts.work, "layers"), tmp: join(parts.work, "tmp") };
   await Deno.mkdir(dirs.layers, { recursive: true });
   await Deno.mkdir(dirs.tmp, { recursive: true });
-  const format = opts.ociMode === "docker" || opts.legacyManifestList ? "docker" : "oci";
-  if (format === "docker" && opts.compression === "zstd") {
-    throw new KanikoError("--compression=zstd needs OCI media types", {
-      exitCode: 2,
-      hint: "use --oci-mode=oci (or auto), or --compression=gzip",
-    });
-  }
+  const format = outputFormat(opts);
   const epoch = reproducibleEpoch(opts);
   return {
     opts,
@@ -152,6 +158,30 @@ async function buildEnv(
     secrets: secretSources(opts.secrets),
     progress: new Progress([]),
   };
+}
+
+/**
+ * The media types of the output: Docker's with `--oci-mode=docker`, else OCI; zstd needs OCI.
+ * Also checks `--compression-level` against the algorithm, so that a bad value is a usage error
+ * before anything is pulled or built.
+ */
+function outputFormat(opts: BuildOptions): "oci" | "docker" {
+  const format = opts.ociMode === "docker" || opts.legacyManifestList ? "docker" : "oci";
+  if (format === "docker" && opts.compression === "zstd") {
+    throw new KanikoError("--compression=zstd needs OCI media types", {
+      exitCode: 2,
+      hint: "use --oci-mode=oci (or auto), or --compression=gzip",
+    });
+  }
+  if (opts.compressionLevel > 0) {
+    try {
+      compressionLevel(opts.compression, opts.compressionLevel);
+    } catch (e) {
+      if (!(e instanceof KanikoError)) throw e;
+      throw new KanikoError(`--compression-level: ${e.message}`, { exitCode: 2, hint: e.hint });
+    }
+  }
+  return format;
 }
 
 /** Seconds since the epoch for timestamps: 0 with --reproducible, else SOURCE_DATE_EPOCH. */

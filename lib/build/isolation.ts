@@ -109,9 +109,17 @@ export function detectContainer(probe: HostProbe = HOST_PROBE): string | undefin
   return undefined;
 }
 
-/** The default `--isolation`: `none` inside a container (Kaniko's model), `chroot` outside. */
+/** Where the executor image keeps its binary (Kaniko's image has `/kaniko/executor` too). */
+export const EXECUTOR_MARKER = "/kaniko/executor";
+
+/**
+ * The default `--isolation`: `none` (Kaniko's model: the build root is `/`) only in the
+ * executor's own container — a container whose `/kaniko/executor` exists — and `chroot`
+ * everywhere else. A developer's container (a devcontainer, a CI job image) is a container too,
+ * and building into its `/` would overwrite it; there `--isolation=none` must be asked for.
+ */
 export function defaultIsolation(probe: HostProbe = HOST_PROBE): Isolation {
-  return detectContainer(probe) ? "none" : "chroot";
+  return detectContainer(probe) && probe.exists(EXECUTOR_MARKER) ? "none" : "chroot";
 }
 
 /** Host programs the sandbox uses, as absolute paths. */

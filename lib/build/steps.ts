@@ -27,7 +27,7 @@ import {
   setWorkdir,
 } from "./config.ts";
 import { type CopySource, copyStep } from "./copy.ts";
-import { formatStep } from "./describe.ts";
+import { formatStep, onbuildTrigger } from "./describe.ts";
 import { resolveInRoot, type StepMount } from "./mounts.ts";
 import { runStep } from "./run.ts";
 import type { StageBuild } from "./stage.ts";
@@ -70,15 +70,10 @@ export const stepHandlers: Record<string, Handler> = {
   HEALTHCHECK: meta((sb, s) =>
     setHealthcheck(sb.state, s.expanded, s.expandedFlags, s.instruction.json)
   ),
-  ONBUILD: meta((sb, s) => addOnBuild(sb.state, onbuildText(s))),
+  ONBUILD: meta((sb, s) => addOnBuild(sb.state, onbuildTrigger(s))),
   MAINTAINER: meta((sb, s) => setAuthor(sb.state, s.expanded.join(" "))),
   ARG: meta(() => {}),
 };
-
-function onbuildText(step: PlannedInstruction): string {
-  const text = step.instruction.original.replace(/^\s*onbuild\s+/i, "");
-  return text.replace(/\s*\n\s*/g, " ").trim();
-}
 
 /** The `Dockerfile:LINE:` prefix of a step's errors. */
 function where(sb: StageBuild, step: PlannedInstruction): string {
@@ -103,7 +98,7 @@ async function located<T>(sb: StageBuild, step: PlannedInstruction, fn: () => Pr
 }
 
 async function run(sb: StageBuild, step: PlannedInstruction): Promise<StepOutcome> {
-  const argv = commandLine(sb.state, step.expanded, step.instruction.json);
+  const { argv, mounts: pipes } = await runCommand(sb, step);
   const before = await sb.treeBefore();
   const config = sb.state.config.config ?? {};
   const user = await located(
@@ -111,6 +106,7 @@ async function run(sb: StageBuild, step: PlannedInstruction): Promise<StepOutcom
     step,
     () => Promise.resolve(resolveUser(sb.root, config.User || "root")),
   );
+  const mounts = [...pipes, ...await located(sb, step, () => runMounts(sb, step))];
   const result = await located(sb, step, () =>
     runStep({
       root: sb.root,
@@ -119,7 +115,7 @@ async function run(sb: StageBuild, step: PlannedInstruction): Promise<StepOutcom
       user,
       workdir: config.WorkingDir || "/",
       isolation: sb.env.isolation,
-      mounts: runMounts(sb, step),
+      mounts,
       secrets: sb.env.secrets,
       network: runNetwork(step),
       cacheDir: sb.env.cacheDir,
@@ -144,6 +140,40 @@ async function run(sb: StageBuild, step: PlannedInstruction): Promise<StepOutcom
       ? layerEntries(sb.root, changes, { mtime: sb.env.mtime, mtimeResolution: "s" })
       : undefined,
   };
+}
+
+/** A command line that is only a heredoc marker (`<<EOF`, `<<-"EOF"`): BuildKit's ParseHeredoc. */
+const LONE_HEREDOC = /^\d*<<-?\s*(["']?)[A-Za-z_]\w*\1$/;
+
+/**
+ * A RUN's argv with its heredocs, as BuildKit runs them: a command line that is only `<<EOF` runs
+ * the body with the shell — or, when the body starts with `#!`, as a script file from a read-only
+ * `/dev/pipes` —, any other command line is handed to the shell with its heredocs appended.
+ */
+async function runCommand(
+  sb: StageBuild,
+  step: PlannedInstruction,
+): Promise<{ argv: string[]; mounts: StepMount[] }> {
+  const docs = step.instruction.heredocs;
+  const json = step.instruction.json;
+  if (docs.length === 0 || json) {
+    return { argv: commandLine(sb.state, step.expanded, json), mounts: [] };
+  }
+  const line = step.expanded.join(" ");
+  if (!LONE_HEREDOC.test(line.trim())) {
+    const full = docs.reduce((text, d) => `${text}\n${d.content}${d.name}`, line);
+    return { argv: commandLine(sb.state, [full], false), mounts: [] };
+  }
+  const doc = docs[0];
+  if (!doc.content.startsWith("#!")) {
+    return { argv: commandLine(sb.state, [doc.content], false), mounts: [] };
+  }
+  const dir = await Deno.makeTempDir({ dir: sb.env.tmpDir, prefix: "pipes-" });
+  await Deno.chmod(dir, 0o755);
+  await Deno.writeTextFile(`${dir}/${doc.name}`, doc.content);
+  await Deno.chmod(`${dir}/${doc.name}`, 0o755);
+  const pipes: StepMount = { type: "bind", target: "/dev/pipes", readOnly: true, sourcePath: dir };
+  return { argv: commandLine(sb.state, [`/dev/pipes/${doc.name}`], false), mounts: [pipes] };
 }
 
 /** The environment of a RUN: the image's ENV, then the build args in scope, then proxy args. */
@@ -172,23 +202,29 @@ function runNetwork(step: PlannedInstruction): "default" | "none" | "host" | und
   return v === "none" || v === "host" || v === "default" ? v : undefined;
 }
 
-function runMounts(sb: StageBuild, step: PlannedInstruction): StepMount[] {
-  return flagValues(step, "mount").map((value) => {
+async function runMounts(sb: StageBuild, step: PlannedInstruction): Promise<StepMount[]> {
+  const mounts: StepMount[] = [];
+  for (const value of flagValues(step, "mount")) {
     const mount: StepMount = parseRunMount(value);
     if (mount.type === "bind" || (mount.type === "cache" && mount.from)) {
-      const root = mount.from ? sourceRoot(sb, step, mount.from) : sb.env.context.root;
-      if (root) mount.sourcePath = resolveInRoot(root, mount.source ?? "/");
+      const root = mount.from ? await sourceRoot(sb, step, mount.from) : sb.env.context.root;
+      mount.sourcePath = resolveInRoot(root, mount.source ?? "/");
     }
-    return mount;
-  });
+    mounts.push(mount);
+  }
+  return mounts;
 }
 
-/** The root directory a `from=` names: a built stage (images are not mountable yet). */
-function sourceRoot(sb: StageBuild, step: PlannedInstruction, from: string): string | undefined {
-  const ref = step.sources.find((s) => s.flag.includes(from)) ?? step.sources[0];
-  if (ref?.kind === "stage") return sb.env.stages.get(ref.index)?.root;
-  throw new KanikoError(`${where(sb, step)}: RUN --mount from=${from}: images are not supported`, {
-    hint: "name an earlier stage",
+/** The root directory a `from=` names: a built stage's root, or an image unpacked once. */
+async function sourceRoot(sb: StageBuild, step: PlannedInstruction, from: string): Promise<string> {
+  const ref = step.sources.find((s) => s.flag === `--mount from=${from}`);
+  if (ref?.kind === "image") {
+    return await sb.env.bases.unpacked(ref.ref, sb.stage.buildFor, sb.env.tmpDir);
+  }
+  const root = ref?.kind === "stage" ? sb.env.stages.get(ref.index)?.root : undefined;
+  if (root) return root;
+  throw new KanikoError(`${where(sb, step)}: RUN --mount from=${from}: no such stage was built`, {
+    hint: "name an earlier stage or an image",
   });
 }
 

@@ -27,5 +27,6 @@ export * from "./expand.ts";
 export * from "./build_args.ts";
 export * from "./stages.ts";
 export * from "./stage_graph.ts";
+export * from "./onbuild.ts";
 export * from "./dispatch_checks.ts";
 export * from "./plan.ts";

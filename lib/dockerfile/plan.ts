@@ -4,6 +4,8 @@
  * defaults, an `ARG NAME` without value picking up the global value or the automatic platform
  * argument), ENV and ARG shadowing each other in order, bases and `--platform` expanded, stage
  * references checked, the target chosen, and the `--build-arg`s nothing consumes reported.
+ * A stage runs first the ONBUILD triggers of the stage or the image it is built on (an image's, as
+ * `DescribeOptions.baseImageOnBuild` gives them, parsed by `./onbuild.ts`).
  * Like BuildKit, the plan fails only on what BuildKit checks for every stage (FROM lines,
  * `COPY --from`, cycles) and on the steps of the stages the target needs; a step of another stage
  * that could not be prepared keeps its error (`PlannedInstruction.error`) and is reported as a
@@ -33,7 +35,9 @@ import { type ExpandContext, expandContext, expandInstruction, locatedError } fr
 import { dispatchProblem } from "./dispatch_checks.ts";
 import { validateInstruction } from "./instruction_args.ts";
 import { KanikoError } from "../errors.ts";
+import { type ImageTrigger, imageTriggerError } from "./onbuild.ts";
 import {
+  imageTriggersOf,
   neededStages,
   type StageGraph,
   stageGraph,
@@ -72,6 +76,12 @@ export interface DescribeOptions {
    * pulling). Without it a base image is taken to set only PATH (BuildKit's default).
    */
   baseImageEnv?: (ref: string, platform: Platform) => string[] | undefined;
+  /**
+   * The ONBUILD triggers of an image's config (`config.OnBuild`, e.g. `["RUN echo hi"]`), when
+   * known (the build engine knows them after pulling). A stage built FROM the image runs them
+   * first, in its own scope, as BuildKit does; without this option an image has none.
+   */
+  baseImageOnBuild?: (ref: string, platform: Platform) => string[] | undefined;
 }
 
 /** One instruction in the JSON of `parse`. */
@@ -133,7 +143,10 @@ export interface PlannedStage extends Omit<ParseStage, "instructions"> {
   buildFor: Platform;
   /** Stages read by `COPY --from` and `RUN --mount from=`. */
   deps: number[];
-  /** The base stage's ONBUILD triggers, run first (BuildKit runs a parent stage's triggers). */
+  /**
+   * The ONBUILD triggers of the base stage or base image, run first, in order (BuildKit runs
+   * them); an image's triggers are located at the FROM line.
+   */
   triggers: PlannedInstruction[];
   instructions: PlannedInstruction[];
   /** Names declared by ARG in the stage (triggers included). */
@@ -199,7 +212,15 @@ export function planBuild(df: Dockerfile, options: DescribeOptions): BuildPlan {
   const metaArgs = resolveMetaArgs(ctx, syntax.metaArgs, scopes);
   const headers = syntax.stages.map((s) => stageHeader(ctx, global, s));
   const sources = resolveSources(ctx, syntax.stages);
-  const graph = stageGraph(ctx, syntax.stages, headers, sources, warnings);
+  const onBuild = options.baseImageOnBuild;
+  const graph = stageGraph(
+    ctx,
+    syntax.stages,
+    headers,
+    sources,
+    warnings,
+    onBuild && ((i, image) => onBuild(image, headers[i].platform ?? targetPlatform)),
+  );
   const walk: Walk = {
     ctx,
     options,
@@ -254,29 +275,42 @@ function planStage(walk: Walk, s: StageSyntax, header: StageHeader): PlannedStag
   for (const inst of triggersOf(walk.graph, s.index)) {
     stage.triggers.push(planStep(walk, stage, env, inst, true));
   }
+  for (const trigger of imageTriggersOf(walk.graph, s.index)) {
+    stage.triggers.push(planStep(walk, stage, env, trigger.instruction, trigger));
+  }
   for (const inst of s.instructions) stage.instructions.push(planStep(walk, stage, env, inst));
   walk.envs[s.index] = env;
   return stage;
 }
 
 /**
- * One step of `stage`. In a stage the target needs, a step that cannot be prepared fails the
- * plan; in another one (BuildKit never runs it) the error is kept on the step and reported as a
- * warning.
+ * One step of `stage`: its own, a trigger of its base stage (`trigger` true) or one of its base
+ * image (`trigger` that trigger; its errors are located as `FILE:LINE (ONBUILD trigger of
+ * IMAGE)`). In a stage the target needs, a step that cannot be prepared fails the plan; in
+ * another one (BuildKit never runs it) the error is kept on the step and reported as a warning.
  */
 function planStep(
   walk: Walk,
   stage: PlannedStage,
   env: Map<string, string>,
   inst: Instruction,
-  trigger = false,
+  trigger: boolean | ImageTrigger = false,
 ): PlannedInstruction {
+  const image = typeof trigger === "object" ? trigger : undefined;
   try {
-    // BuildKit parses a trigger (instructions.ParseCommand) only when a stage runs it.
-    if (trigger) validateInstruction(inst, { file: walk.ctx.file, escape: walk.ctx.escape });
-    const sources = trigger ? triggerSources(walk.graph, inst) : walk.graph.sources.get(inst);
+    // BuildKit parses a trigger (instructions.ParseCommand) only when a stage runs it; an
+    // image's triggers were parsed with the graph (stage_graph.ts imageTriggersOf).
+    if (trigger === true) {
+      validateInstruction(inst, { file: walk.ctx.file, escape: walk.ctx.escape });
+    }
+    const sources = trigger
+      ? triggerSources(walk.graph, inst, image)
+      : walk.graph.sources.get(inst);
     return planInstruction(walk, stage, env, inst, sources ?? []);
-  } catch (e) {
+  } catch (caught) {
+    const e = image && caught instanceof KanikoError
+      ? imageTriggerError(walk.ctx.file, image, caught)
+      : caught;
     if (walk.needed.has(stage.index) || !(e instanceof KanikoError)) throw e;
     const what = stage.name ? `"${stage.name}"` : `${stage.index}`;
     walk.warnings.push(`${e.message} (ignored: stage ${what} is not needed by the target)`);

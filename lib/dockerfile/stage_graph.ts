@@ -2,12 +2,15 @@
  * How the stages of a build hang together, as BuildKit's `dockerfile2llb` works it out before
  * running anything: each FROM line expanded with the global scope (`buildDispatchStates`), the
  * stage or image it builds on (`addState`, `resolveBaseImage`), the ONBUILD triggers a stage
- * inherits from the stage it builds on (`initOnBuildTriggers`), and the stages the target needs
- * (`allReachableStages`) — BuildKit only runs those, so only their instructions can fail a build.
+ * inherits from the stage or the image it builds on (`initOnBuildTriggers`), and the stages the
+ * target needs (`allReachableStages`) — BuildKit only runs those, so only their instructions (and
+ * triggers) can fail a build.
  * @module
  */
 import type { Instruction } from "./ast.ts";
 import { type ExpandContext, located, locatedError } from "./expand.ts";
+import { KanikoError } from "../errors.ts";
+import { type ImageTrigger, imageTriggerError, parseImageTriggers } from "./onbuild.ts";
 import { parsePlatform } from "../oci/platform.ts";
 import type { Platform } from "../oci/schemas.ts";
 import {
@@ -72,18 +75,26 @@ export interface StageGraph {
   bases: StageBase[];
   /** The sources of the COPY/RUN instructions and of the triggers resolved so far. */
   sources: Map<Instruction, SourceRef[]>;
+  /** The `OnBuild` list of the image stage `index` is built on, when known. */
+  baseOnBuild?: (index: number, image: string) => readonly string[] | undefined;
+  /** The triggers of the base images parsed so far, by stage (see {@link imageTriggersOf}). */
+  imageTriggers: Map<number, ImageTrigger[]>;
 }
 
-/** The graph of `stages`, with their expanded bases; warnings go to `warnings`. */
+/**
+ * The graph of `stages`, with their expanded bases; warnings go to `warnings`. `baseOnBuild`
+ * gives the ONBUILD triggers of the image a stage is built on (none when it is not given).
+ */
 export function stageGraph(
   ctx: ExpandContext,
   stages: readonly StageSyntax[],
   headers: readonly StageHeader[],
   sources: Map<Instruction, SourceRef[]>,
   warnings: string[],
+  baseOnBuild?: (index: number, image: string) => readonly string[] | undefined,
 ): StageGraph {
   const bases = stages.map((s, i) => checkBase(ctx.file, stages, s, headers[i].base, warnings));
-  return { ctx, stages, bases, sources };
+  return { ctx, stages, bases, sources, baseOnBuild, imageTriggers: new Map() };
 }
 
 /** The ONBUILD triggers stage `index` runs first: those of the stage it is built on. */
@@ -94,13 +105,44 @@ export function triggersOf(graph: StageGraph, index: number): Instruction[] {
 }
 
 /**
- * The sources of a trigger (`ONBUILD COPY --from=…`), resolved when a stage runs it, as
- * BuildKit's `initOnBuildTriggers` does; kept in `graph.sources`.
+ * The ONBUILD triggers of the image stage `index` is built on (none for a stage base or
+ * `scratch`), parsed when first asked for (BuildKit parses them only for the stages it runs); a
+ * trigger that cannot be parsed carries its error. They run after {@link triggersOf}'s.
  */
-export function triggerSources(graph: StageGraph, trigger: Instruction): SourceRef[] {
+export function imageTriggersOf(graph: StageGraph, index: number): ImageTrigger[] {
+  let triggers = graph.imageTriggers.get(index);
+  if (!triggers) {
+    const image = graph.bases[index].image;
+    const texts = image === null ? undefined : graph.baseOnBuild?.(index, image);
+    const from = graph.stages[index].from;
+    triggers = image !== null && texts?.length
+      ? parseImageTriggers(graph.ctx.file, from, image, texts)
+      : [];
+    graph.imageTriggers.set(index, triggers);
+  }
+  return triggers;
+}
+
+/**
+ * The sources of a trigger (`ONBUILD COPY --from=…`), resolved when a stage runs it, as
+ * BuildKit's `initOnBuildTriggers` does; kept in `graph.sources`. For a base image's trigger
+ * (`image`), errors are located as that trigger's, and a trigger that could not be parsed throws
+ * its error.
+ */
+export function triggerSources(
+  graph: StageGraph,
+  trigger: Instruction,
+  image?: ImageTrigger,
+): SourceRef[] {
+  if (image?.error) throw image.error;
   let refs = graph.sources.get(trigger);
   if (!refs) {
-    refs = instructionSources(graph.ctx, graph.stages, trigger);
+    try {
+      refs = instructionSources(graph.ctx, graph.stages, trigger);
+    } catch (e) {
+      if (!image || !(e instanceof KanikoError)) throw e;
+      throw imageTriggerError(graph.ctx.file, image, e);
+    }
     graph.sources.set(trigger, refs);
   }
   return refs;
@@ -108,7 +150,9 @@ export function triggerSources(graph: StageGraph, trigger: Instruction): SourceR
 
 /**
  * The stages BuildKit runs for `target`: the target, the stage each needed stage is built on, and
- * the stages their COPY/RUN instructions and inherited triggers read.
+ * the stages their COPY/RUN instructions and inherited triggers read. Throws the error of a
+ * needed stage's base-image trigger that cannot be parsed or resolved (BuildKit's
+ * `resolveStages` fails on those).
  */
 export function neededStages(graph: StageGraph, target: number): Set<number> {
   const needed = new Set<number>();
@@ -117,6 +161,9 @@ export function neededStages(graph: StageGraph, target: number): Set<number> {
     needed.add(index);
     const refs = graph.stages[index].instructions.flatMap((i) => graph.sources.get(i) ?? []);
     refs.push(...triggersOf(graph, index).flatMap((t) => triggerSources(graph, t)));
+    for (const t of imageTriggersOf(graph, index)) {
+      refs.push(...triggerSources(graph, t.instruction, t));
+    }
     const base = graph.bases[index].stage;
     if (base !== null) visit(base);
     for (const ref of refs) if (ref.kind === "stage") visit(ref.index);

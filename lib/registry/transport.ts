@@ -369,8 +369,14 @@ export function networkError(url: URL, err: unknown, host: HostSettings): Kaniko
   if (
     /certificate|unknownissuer|self[- ]signed|x509|tls|ssl|handshake|notvalidforname/.test(lower)
   ) {
-    const hint = host.skipVerify ? undefined : `if ${where} uses a private CA, pass ` +
-      `--registry-certificate ${where}=CA.pem (or --skip-tls-verify-registry ${where})`;
+    // A fatal alert *received* is the server refusing us: usually a missing client certificate.
+    const refusedUs = /received fatal alert: (badcertificate|certificaterequired)/.test(lower);
+    const hint = refusedUs && !host.clientCert
+      ? `if ${where} requires a client certificate, pass --registry-client-cert ${where}=CERT,KEY`
+      : host.skipVerify
+      ? undefined
+      : `if ${where} uses a private CA, pass ` +
+        `--registry-certificate ${where}=CA.pem (or --skip-tls-verify-registry ${where})`;
     return new KanikoError(`TLS connection to ${where} failed: ${shortCause(text)}`, {
       code: "TLS",
       hint,

@@ -50,8 +50,13 @@ Deno.test("detectContainer: cgroup names, env, marker files; nothing on a plain 
   assert.equal(detectContainer(fakeHost({ "/__runsc_containers__": "" })), "gvisor");
 });
 
-Deno.test("defaultIsolation: none inside a container, chroot outside", () => {
-  assert.equal(defaultIsolation(fakeHost({ "/.dockerenv": "" })), "none");
+Deno.test("defaultIsolation: none only in the executor's container, chroot elsewhere", () => {
+  assert.equal(
+    defaultIsolation(fakeHost({ "/.dockerenv": "", "/kaniko/executor": "" })),
+    "none",
+  );
+  assert.equal(defaultIsolation(fakeHost({ "/.dockerenv": "" })), "chroot", "a dev container");
+  assert.equal(defaultIsolation(fakeHost({ "/kaniko/executor": "" })), "chroot", "no container");
   assert.equal(defaultIsolation(fakeHost({ "/proc/self/cgroup": PLAIN_CGROUP })), "chroot");
 });
 

@@ -153,20 +153,30 @@ Deno.test("dry run: --target naming no stage is an error", async () => {
   });
 });
 
-Deno.test("build without --dry-run: validates first, then says the engine is not there yet", async () => {
-  await withDir("FROM scratch\nRUN true\n", async (dir) => {
-    const r = await runCli(["-c", dir, "-f", `${dir}/Dockerfile`, "--no-push"]);
-    assert.equal(r.code, 1);
-    assert.equal(
-      r.err,
-      "error: building images is not available yet in this version (the build engine comes " +
-        "next); use --dry-run to see the plan\n",
-    );
-  });
+Deno.test("build without --dry-run: validates before anything runs, then builds", async () => {
   await withDir("FROM scratch\nCOPY --from=5 /a /b\n", async (dir) => {
-    const r = await runCli(["-c", dir, "-f", `${dir}/Dockerfile`, "--no-push"]);
+    const r = await runCli([
+      "-c",
+      dir,
+      "-f",
+      `${dir}/Dockerfile`,
+      "--no-push",
+      "--isolation=chroot",
+    ]);
     assert.equal(r.code, 1);
     assert.match(r.err, /^error: .*Dockerfile:2: .*invalid stage index 5/);
+  });
+  await withDir("FROM scratch\nCOPY Dockerfile /\n", async (dir) => {
+    const r = await runCli([
+      "-c",
+      dir,
+      "-f",
+      `${dir}/Dockerfile`,
+      "--no-push",
+      "--isolation=chroot",
+    ]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /built linux\/\S+ image sha256:[0-9a-f]{64}/);
   });
 });
 
