@@ -20,12 +20,21 @@
  *   symlink target or device number differ. ctime covers chmod, chown, xattr changes, link count
  *   changes and a rewrite that restored the mtime; the scan waits out the timestamp tick (see
  *   `scan.ts`), so equal times and size mean unchanged content. Directories are compared the same
- *   way (their mtime and ctime move when entries are added or removed) and always descended.
+ *   way (their mtime and ctime move when entries are added or removed) and always descended;
+ * - except: a non-directory whose link count and ctime alone moved (a hardlink to it was made or
+ *   removed: same inode, mode, owner, size and mtime) is unchanged, as in BuildKit (its differs
+ *   compare mode, owner, rdev, `security.capability`, size and mtime, never ctime or nlink;
+ *   moby/buildkit util/overlay `sameDirent`), in buildah and in Kaniko. A new link `b` to an
+ *   unchanged `a` then goes into the layer as a regular file, not as a link to an `a` written
+ *   again: the image has the same files as theirs, and the layer does not carry `a` twice. When
+ *   the root is known, a file with extended attributes keeps counting as changed (its ctime may
+ *   be an xattr change; the scan keeps no xattrs to tell).
  *
  * The root itself is never listed. Output order: parents before children, siblings by name bytes.
  * @module
  */
 import { S_IFDIR, S_IFMT } from "../fs/ffi.ts";
+import { listXattrs } from "../fs/meta.ts";
 import {
   compareBytes,
   decodeName,
@@ -44,6 +53,7 @@ import {
   F_MTIME_NS,
   F_NAME,
   F_NCHILD,
+  F_NLINK,
   F_SIZE_HI,
   F_SIZE_LO,
   F_UID,
@@ -81,12 +91,15 @@ interface Frame {
  * The changes that turn `before` into `after` (two scans of `root`), in tree order. Resolves at
  * once: the work is a synchronous merge.
  */
-export function diffTrees(before: TreeState, after: TreeState, _root?: string): Promise<Change[]> {
-  return Promise.resolve(diffStates(before, after));
+export function diffTrees(before: TreeState, after: TreeState, root?: string): Promise<Change[]> {
+  return Promise.resolve(diffStates(before, after, root));
 }
 
-/** The synchronous diff behind {@link diffTrees}. */
-export function diffStates(before: TreeState, after: TreeState): Change[] {
+/**
+ * The synchronous diff behind {@link diffTrees}. Without `root` a link-count-only change (see the
+ * module notes) counts as a change, since the file's xattrs cannot be checked.
+ */
+export function diffStates(before: TreeState, after: TreeState, root?: string): Change[] {
   const out: Change[] = [];
   const B = before.rec;
   const A = after.rec;
@@ -147,7 +160,10 @@ export function diffStates(before: TreeState, after: TreeState): Change[] {
         continue;
       }
       if (aType !== S_IFDIR) {
-        if (differs(B, br, A, ar) || !sameSpecial(before, i, after, j, aType)) {
+        if (
+          (differs(B, br, A, ar) || !sameSpecial(before, i, after, j, aType)) &&
+          !(root !== undefined && linkCountOnly(B, br, A, ar) && !hasXattrs(root, path))
+        ) {
           out.push({ path, kind: "changed" });
         }
         continue;
@@ -199,6 +215,30 @@ function differs(B: Uint32Array, br: number, A: Uint32Array, ar: number): boolea
     B[br + F_MTIME_HI] !== A[ar + F_MTIME_HI] ||
     B[br + F_CTIME_HI] !== A[ar + F_CTIME_HI] ||
     B[br + F_INO_HI] !== A[ar + F_INO_HI];
+}
+
+/**
+ * Whether only the link count (and with it the ctime) of a non-directory moved: same inode, type
+ * and permission bits, owner, size and mtime. Symlink targets and device numbers cannot change
+ * without a new inode.
+ */
+function linkCountOnly(B: Uint32Array, br: number, A: Uint32Array, ar: number): boolean {
+  return B[br + F_NLINK] !== A[ar + F_NLINK] &&
+    (B[br + F_MODE] & MODE_MASK) === (A[ar + F_MODE] & MODE_MASK) &&
+    B[br + F_INO_LO] === A[ar + F_INO_LO] && B[br + F_INO_HI] === A[ar + F_INO_HI] &&
+    B[br + F_UID] === A[ar + F_UID] && B[br + F_GID] === A[ar + F_GID] &&
+    B[br + F_SIZE_LO] === A[ar + F_SIZE_LO] && B[br + F_SIZE_HI] === A[ar + F_SIZE_HI] &&
+    B[br + F_MTIME_LO] === A[ar + F_MTIME_LO] && B[br + F_MTIME_HI] === A[ar + F_MTIME_HI] &&
+    B[br + F_MTIME_NS] === A[ar + F_MTIME_NS];
+}
+
+/** Whether `root/path` has extended attributes (unreadable counts as having them). */
+function hasXattrs(root: string, path: string): boolean {
+  try {
+    return listXattrs(`${root}/${path}`).length > 0;
+  } catch {
+    return true;
+  }
 }
 
 /** Same symlink target / device numbers (types already equal). */

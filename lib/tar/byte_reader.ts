@@ -73,6 +73,20 @@ export class ByteReader {
     return out;
   }
 
+  /**
+   * Like {@link readExact}, but without a copy when the bytes are in the buffered chunk: the view
+   * is valid until the next read (for header blocks and records decoded on the spot).
+   */
+  async readView(n: number): Promise<Uint8Array> {
+    if (this.#buf.length >= n || !(await this.#fill()) || this.#buf.length >= n) {
+      const out = this.#buf.subarray(0, n);
+      this.#buf = this.#buf.subarray(out.length);
+      this.#offset += out.length;
+      return out;
+    }
+    return await this.readExact(n);
+  }
+
   /** Discards `n` bytes; returns how many were discarded (fewer at end of stream). */
   async skip(n: number): Promise<number> {
     let left = n;

@@ -107,9 +107,43 @@ export function utf8(s: string): Uint8Array {
   return encoder.encode(s);
 }
 
+/** `maxOctal(len)` for the field lengths a header has (1–12 bytes), as bigints and numbers. */
+const MAX_OCTAL: readonly bigint[] = Array.from(
+  { length: 13 },
+  (_, len) => (len === 0 ? -1n : 8n ** BigInt(len - 1) - 1n),
+);
+/** Largest value of a 12-byte octal field (11 digits): 8589934591, exact as a number. */
+export const MAX_OCTAL_11 = 0o77777777777;
+/** Largest value of an 8-byte octal field (7 digits): 2097151. */
+export const MAX_OCTAL_7 = 0o7777777;
+const MAX_OCTAL_NUMBER: readonly number[] = MAX_OCTAL.map(Number);
+
 /** Largest value an octal field of `len` bytes holds (one byte is kept for the terminator). */
 export function maxOctal(len: number): bigint {
-  return 8n ** BigInt(len - 1) - 1n;
+  return len >= 1 && len <= 12 && Number.isInteger(len)
+    ? MAX_OCTAL[len]
+    : 8n ** BigInt(len - 1) - 1n;
+}
+
+/**
+ * Writes `n` (an integer, 0 ≤ n < 8^(len-1)) as `len - 1` zero-padded octal digits and a NUL at
+ * `buf[off]`: the octal form of {@link writeNumber}, for callers that checked the range.
+ */
+export function writeOctal(buf: Uint8Array, off: number, len: number, n: number): void {
+  let i = off + len - 1;
+  buf[i] = 0;
+  if (n <= 0x7fffffff) {
+    while (--i >= off) {
+      buf[i] = 0x30 | (n & 7);
+      n >>>= 3;
+    }
+    return;
+  }
+  while (--i >= off) {
+    const d = n % 8;
+    buf[i] = 0x30 + d;
+    n = (n - d) / 8;
+  }
 }
 
 /**
@@ -121,7 +155,22 @@ export function writeNumber(
   field: readonly [number, number],
   value: number | bigint,
 ): void {
-  const [off, len] = field;
+  const off = field[0];
+  const len = field[1];
+  if (len >= 1 && len <= 12) {
+    if (typeof value === "number") {
+      if (value >= 0 && value <= MAX_OCTAL_NUMBER[len] && Number.isInteger(value)) {
+        return writeOctal(block, off, len, value);
+      }
+    } else if (value >= 0n && value <= MAX_OCTAL[len]) {
+      return writeOctal(block, off, len, Number(value));
+    }
+  }
+  writeBase256(block, off, len, value);
+}
+
+/** The general case of {@link writeNumber}: octal through BigInt, or GNU base-256. */
+function writeBase256(block: Uint8Array, off: number, len: number, value: number | bigint): void {
   const v = BigInt(value);
   if (v >= 0n && v <= maxOctal(len)) {
     const digits = v.toString(8).padStart(len - 1, "0");
@@ -140,7 +189,15 @@ export function writeNumber(
 
 /** Reads a numeric field (octal, or base-256 when the high bit of the first byte is set). */
 export function readNumber(block: Uint8Array, field: readonly [number, number]): bigint {
-  const [off, len] = field;
+  const v = readNumeric(block, field[0], field[1]);
+  return typeof v === "number" ? BigInt(v) : v;
+}
+
+/**
+ * {@link readNumber} at `block[off]`, `len` bytes: a number when the field is octal (at most 12
+ * digits: exact), a bigint when it is base-256.
+ */
+export function readNumeric(block: Uint8Array, off: number, len: number): number | bigint {
   const first = block[off];
   if (first & 0x80) {
     let v = BigInt(first & 0x7f);
@@ -151,14 +208,14 @@ export function readNumber(block: Uint8Array, field: readonly [number, number]):
   let i = off;
   const end = off + len;
   while (i < end && (block[i] === 0x20 || block[i] === 0)) i++;
-  let v = 0; // at most 11 octal digits: exact as a number
+  let v = 0;
   for (; i < end; i++) {
     const c = block[i];
     if (c === 0 || c === 0x20) break;
     if (c < 0x30 || c > 0x37) throw new RangeError(`invalid octal digit in tar field at ${off}`);
     v = v * 8 + (c - 0x30);
   }
-  return BigInt(v);
+  return v;
 }
 
 /** Writes a string field, truncated to its length; returns false when it did not fit. */
@@ -167,9 +224,10 @@ export function writeString(
   field: readonly [number, number],
   value: string | Uint8Array,
 ): boolean {
-  const [off, len] = field;
+  const off = field[0];
+  const len = field[1];
   const bytes = typeof value === "string" ? utf8(value) : value;
-  block.set(bytes.subarray(0, len), off);
+  block.set(bytes.length <= len ? bytes : bytes.subarray(0, len), off);
   return bytes.length <= len;
 }
 
@@ -183,27 +241,50 @@ export function readBytes(block: Uint8Array, field: readonly [number, number]): 
 
 /** Reads a NUL-terminated string field as UTF-8. */
 export function readString(block: Uint8Array, field: readonly [number, number]): string {
-  return decoder.decode(readBytes(block, field));
+  return decodeText(readBytes(block, field));
+}
+
+/** UTF-8 text of `bytes` (as TextDecoder gives it), short ASCII without a TextDecoder call. */
+export function decodeText(bytes: Uint8Array): string {
+  const n = bytes.length;
+  if (n === 0) return "";
+  if (n > 16) return decoder.decode(bytes);
+  for (let i = 0; i < n; i++) if (bytes[i] >= 0x80) return decoder.decode(bytes);
+  return String.fromCharCode.apply(null, bytes as unknown as number[]);
 }
 
 /** Computes the header checksum (unsigned sum with the checksum field as spaces). */
 export function checksum(block: Uint8Array): { unsigned: number; signed: number } {
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK_SIZE; i++) {
-    const b = i >= 148 && i < 156 ? 0x20 : block[i];
+  let unsigned = 8 * 0x20;
+  let high = 0; // bytes ≥ 0x80, which count 256 less in the signed sum
+  for (let i = 0; i < 148; i++) {
+    const b = block[i];
     unsigned += b;
-    signed += b >= 0x80 ? b - 256 : b;
+    high += b >> 7;
   }
-  return { unsigned, signed };
+  for (let i = 156; i < BLOCK_SIZE; i++) {
+    const b = block[i];
+    unsigned += b;
+    high += b >> 7;
+  }
+  return { unsigned, signed: unsigned - 256 * high };
+}
+
+/**
+ * Stores the checksum of the finished header block at `buf[off]` (6 octal digits, NUL, space):
+ * the unsigned byte sum with the checksum field counted as spaces.
+ */
+export function sealHeaderAt(buf: Uint8Array, off: number): void {
+  let sum = 8 * 0x20;
+  for (let i = off, end = off + 148; i < end; i++) sum += buf[i];
+  for (let i = off + 156, end = off + BLOCK_SIZE; i < end; i++) sum += buf[i];
+  writeOctal(buf, off + 148, 7, sum); // at most 512 × 255: six digits
+  buf[off + 155] = 0x20;
 }
 
 /** Stores the checksum of a finished header block (6 octal digits, NUL, space). */
 export function sealHeader(block: Uint8Array): Uint8Array {
-  const sum = checksum(block).unsigned;
-  block.set(utf8(sum.toString(8).padStart(6, "0")), 148);
-  block[154] = 0;
-  block[155] = 0x20;
+  sealHeaderAt(block, 0);
   return block;
 }
 
@@ -237,14 +318,14 @@ export interface RawHeader {
  */
 export function decodeHeader(block: Uint8Array, where: string): RawHeader {
   const stored = block.subarray(148, 156);
-  let want: bigint;
+  let want: number; // a base-256 value too big for a number cannot equal a sum anyway
   try {
-    want = readNumber(block, FIELD.chksum);
+    want = Number(readNumeric(block, 148, 8));
   } catch {
-    want = -1n;
+    want = -1;
   }
   const sum = checksum(block);
-  if (want !== BigInt(sum.unsigned) && want !== BigInt(sum.signed)) {
+  if (want !== sum.unsigned && want !== sum.signed) {
     const text = decoder.decode(stored).replace(/[^ -~]/g, "?");
     throw new KanikoError(
       `${where}: corrupt tar header (checksum "${text}" does not match ${sum.unsigned})`,
@@ -261,12 +342,7 @@ export function decodeHeader(block: Uint8Array, where: string): RawHeader {
 }
 
 function decodeFields(block: Uint8Array): RawHeader {
-  const magic = decoder.decode(block.subarray(257, 265));
-  const format = magic === "ustar\x0000" || magic.startsWith("ustar\x00")
-    ? "ustar"
-    : magic === "ustar  \x00"
-    ? "gnu"
-    : "v7";
+  const format = isUstar(block) ? "ustar" : isOldGnu(block) ? "gnu" : "v7";
   let name = readBytes(block, FIELD.name);
   if (format === "ustar") {
     const prefix = readBytes(block, FIELD.prefix);
@@ -280,21 +356,41 @@ function decodeFields(block: Uint8Array): RawHeader {
   }
   const flag = block[156];
   const hasDev = format !== "v7";
+  const linkname = readBytes(block, FIELD.linkname);
+  const mode = readNumeric(block, 100, 8);
+  const uid = readNumber(block, FIELD.uid);
+  const gid = readNumber(block, FIELD.gid);
+  const size = readNumber(block, FIELD.size);
+  const mtime = readNumber(block, FIELD.mtime);
+  const uname = format === "v7" ? "" : readString(block, FIELD.uname);
+  const gname = format === "v7" ? "" : readString(block, FIELD.gname);
   return {
     typeflag: flag === 0 ? "\0" : String.fromCharCode(flag),
     name,
-    linkname: readBytes(block, FIELD.linkname),
-    mode: Number(readNumber(block, FIELD.mode) & 0o7777n),
-    uid: readNumber(block, FIELD.uid),
-    gid: readNumber(block, FIELD.gid),
-    size: readNumber(block, FIELD.size),
-    mtime: readNumber(block, FIELD.mtime),
-    uname: format === "v7" ? "" : readString(block, FIELD.uname),
-    gname: format === "v7" ? "" : readString(block, FIELD.gname),
-    devmajor: hasDev ? Number(readNumber(block, FIELD.devmajor)) : 0,
-    devminor: hasDev ? Number(readNumber(block, FIELD.devminor)) : 0,
+    linkname,
+    mode: typeof mode === "number" ? mode & 0o7777 : Number(mode & 0o7777n),
+    uid,
+    gid,
+    size,
+    mtime,
+    uname,
+    gname,
+    devmajor: hasDev ? Number(readNumeric(block, 329, 8)) : 0,
+    devminor: hasDev ? Number(readNumeric(block, 337, 8)) : 0,
     format,
   };
+}
+
+/** POSIX magic: `ustar\0` (whatever the version bytes). */
+function isUstar(b: Uint8Array): boolean {
+  return b[257] === 0x75 && b[258] === 0x73 && b[259] === 0x74 && b[260] === 0x61 &&
+    b[261] === 0x72 && b[262] === 0;
+}
+
+/** Old GNU magic and version: `ustar  \0`. */
+function isOldGnu(b: Uint8Array): boolean {
+  return b[257] === 0x75 && b[258] === 0x73 && b[259] === 0x74 && b[260] === 0x61 &&
+    b[261] === 0x72 && b[262] === 0x20 && b[263] === 0x20 && b[264] === 0;
 }
 
 /** Fields of a ustar block to encode; numbers that do not fit octal are written base-256. */
@@ -314,6 +410,9 @@ export interface UstarFields {
   devminor?: number;
 }
 
+/** `ustar\0` magic and `00` version, at byte 257 of a POSIX header. */
+export const USTAR_MAGIC: Uint8Array = Uint8Array.of(0x75, 0x73, 0x74, 0x61, 0x72, 0, 0x30, 0x30);
+
 /** Encodes a POSIX ustar header block (magic `ustar\0`, version `00`) with its checksum. */
 export function encodeUstar(f: UstarFields): Uint8Array {
   const block = new Uint8Array(BLOCK_SIZE);
@@ -325,9 +424,9 @@ export function encodeUstar(f: UstarFields): Uint8Array {
   writeNumber(block, FIELD.mtime, f.mtime);
   block[156] = f.typeflag.charCodeAt(0);
   if (f.linkname) writeString(block, FIELD.linkname, f.linkname);
-  block.set(utf8("ustar\x0000"), 257);
-  writeString(block, FIELD.uname, f.uname ?? "");
-  writeString(block, FIELD.gname, f.gname ?? "");
+  block.set(USTAR_MAGIC, 257);
+  if (f.uname) writeString(block, FIELD.uname, f.uname);
+  if (f.gname) writeString(block, FIELD.gname, f.gname);
   writeNumber(block, FIELD.devmajor, f.devmajor ?? 0);
   writeNumber(block, FIELD.devminor, f.devminor ?? 0);
   if (f.prefix) writeString(block, FIELD.prefix, f.prefix);
@@ -336,6 +435,10 @@ export function encodeUstar(f: UstarFields): Uint8Array {
 
 /** Bytes of padding that follow `size` bytes of body to reach a block boundary. */
 export function padding(size: number | bigint): number {
+  if (typeof size === "number" && Number.isSafeInteger(size)) {
+    const rem = size % BLOCK_SIZE;
+    return rem === 0 ? 0 : BLOCK_SIZE - rem;
+  }
   const rem = Number(BigInt(size) % BigInt(BLOCK_SIZE));
   return rem === 0 ? 0 : BLOCK_SIZE - rem;
 }

@@ -4,7 +4,14 @@
  * @module
  */
 import { KanikoError } from "../errors.ts";
-import { FIELD, maxOctal, type TarEntryHeader, type TarHeader, utf8 } from "./header.ts";
+import {
+  FIELD,
+  MAX_OCTAL_11,
+  MAX_OCTAL_7,
+  type TarEntryHeader,
+  type TarHeader,
+  utf8,
+} from "./header.ts";
 import { formatPaxTime, parsePaxInt, parsePaxTime, type PaxRecord } from "./pax.ts";
 
 const decoder = new TextDecoder();
@@ -89,37 +96,56 @@ function applySparse(header: TarEntryHeader, sparse: Map<string, string>): void 
 
 /** The PAX records a header needs to be written faithfully, in a fixed order. */
 export function paxRecordsFor(h: TarHeader, ustar: UstarFit): Array<[string, Uint8Array]> {
-  const out: Array<[string, Uint8Array]> = [];
-  const add = (k: string, v: string | Uint8Array) =>
-    out.push([k, typeof v === "string" ? utf8(v) : v]);
-  if (!ustar.name) add("path", h.name);
-  if (!ustar.linkname) add("linkpath", h.linkname ?? "");
-  if (BigInt(h.size ?? 0) > maxOctal(FIELD.size[1])) add("size", String(h.size));
-  if (BigInt(h.uid ?? 0) > maxOctal(FIELD.uid[1])) add("uid", String(h.uid));
-  if (BigInt(h.gid ?? 0) > maxOctal(FIELD.gid[1])) add("gid", String(h.gid));
-  if (!fitsString(h.uname, FIELD.uname[1] - 1)) add("uname", h.uname ?? "");
-  if (!fitsString(h.gname, FIELD.gname[1] - 1)) add("gname", h.gname ?? "");
-  const mtime = h.mtime ?? 0n;
-  const sec = mtime / 1_000_000_000n;
-  if (mtime % 1_000_000_000n !== 0n || mtime < 0n || sec > maxOctal(FIELD.mtime[1])) {
-    add("mtime", formatPaxTime(mtime));
+  const out = paxRecordsRaw(h, h.size ?? 0, h.mtime ?? 0n, ustar.name, ustar.linkname);
+  for (const record of out) if (typeof record[1] === "string") record[1] = utf8(record[1]);
+  return out as Array<[string, Uint8Array]>;
+}
+
+/**
+ * {@link paxRecordsFor} with `size` and `mtime` (defaults applied) passed in and text values left
+ * as strings (UTF-8 encoding is the record writer's job): what the tar writer uses.
+ */
+export function paxRecordsRaw(
+  h: TarHeader,
+  size: number,
+  mtime: bigint,
+  nameFits: boolean,
+  linknameFits: boolean,
+): Array<[string, Uint8Array | string]> {
+  const out: Array<[string, Uint8Array | string]> = [];
+  if (!nameFits) out.push(["path", h.name]);
+  if (!linknameFits) out.push(["linkpath", h.linkname ?? ""]);
+  if (above(size, MAX_OCTAL_11)) out.push(["size", String(size)]);
+  if (above(h.uid, MAX_OCTAL_7)) out.push(["uid", String(h.uid)]);
+  if (above(h.gid, MAX_OCTAL_7)) out.push(["gid", String(h.gid)]);
+  if (!fitsString(h.uname, FIELD.uname[1] - 1)) out.push(["uname", h.uname ?? ""]);
+  if (!fitsString(h.gname, FIELD.gname[1] - 1)) out.push(["gname", h.gname ?? ""]);
+  if (mtime % 1_000_000_000n !== 0n || mtime < 0n || mtime > MAX_WHOLE_MTIME) {
+    out.push(["mtime", formatPaxTime(mtime)]);
   }
-  if (h.atime !== undefined) add("atime", formatPaxTime(h.atime));
-  if (h.ctime !== undefined) add("ctime", formatPaxTime(h.ctime));
-  if ((h.devmajor ?? 0) > Number(maxOctal(FIELD.devmajor[1]))) {
-    add("SCHILY.devmajor", String(h.devmajor));
-  }
-  if ((h.devminor ?? 0) > Number(maxOctal(FIELD.devminor[1]))) {
-    add("SCHILY.devminor", String(h.devminor));
-  }
-  for (const name of Object.keys(h.xattrs ?? {}).sort()) {
-    if (!name || name.includes("=")) {
-      throw new KanikoError(`tar entry ${h.name}: invalid xattr name "${name}"`);
+  if (h.atime !== undefined) out.push(["atime", formatPaxTime(h.atime)]);
+  if (h.ctime !== undefined) out.push(["ctime", formatPaxTime(h.ctime)]);
+  if ((h.devmajor ?? 0) > MAX_OCTAL_7) out.push(["SCHILY.devmajor", String(h.devmajor)]);
+  if ((h.devminor ?? 0) > MAX_OCTAL_7) out.push(["SCHILY.devminor", String(h.devminor)]);
+  if (h.xattrs != null) {
+    for (const name of Object.keys(h.xattrs).sort()) {
+      if (!name || name.includes("=")) {
+        throw new KanikoError(`tar entry ${h.name}: invalid xattr name "${name}"`);
+      }
+      out.push([SCHILY_XATTR + name, h.xattrs[name]]);
     }
-    add(SCHILY_XATTR + name, h.xattrs![name]);
   }
-  for (const key of Object.keys(h.pax ?? {}).sort()) add(key, h.pax![key]);
+  if (h.pax != null) for (const key of Object.keys(h.pax).sort()) out.push([key, h.pax[key]]);
   return out;
+}
+
+/** Whole-second mtimes up to this many nanoseconds fit the 12-byte octal field (8^11 - 1 s). */
+const MAX_WHOLE_MTIME = BigInt(MAX_OCTAL_11) * 1_000_000_000n + 999_999_999n;
+
+/** `(v ?? 0) > max`, compared as the old BigInt code did (a fraction throws a RangeError). */
+function above(v: number | undefined, max: number): boolean {
+  const x = v ?? 0;
+  return Number.isInteger(x) ? x > max : BigInt(x) > BigInt(max);
 }
 
 /** Which string fields fit the ustar header as they are. */
@@ -130,5 +156,11 @@ export interface UstarFit {
 
 /** True when `s` is printable ASCII no longer than `len` bytes (else PAX carries it). */
 export function fitsString(s: string | undefined, len: number): boolean {
-  return s === undefined || (s.length <= len && /^[\x20-\x7e]*$/.test(s));
+  if (s === undefined) return true;
+  if (!(s.length <= len)) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
 }

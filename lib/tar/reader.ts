@@ -10,6 +10,7 @@ import { ByteReader } from "./byte_reader.ts";
 import {
   BLOCK_SIZE,
   decodeHeader,
+  decodeText,
   isZeroBlock,
   padding,
   type RawHeader,
@@ -54,7 +55,6 @@ const TYPES: Record<string, TarEntryType> = {
 };
 /** Typeflags whose entries never have a body, whatever their size field says (as Go reads). */
 const HEADER_ONLY = new Set(["1", "2", "3", "4", "5", "6"]);
-const decoder = new TextDecoder();
 
 /** Extension headers seen before the entry they apply to. */
 interface Pending {
@@ -83,7 +83,7 @@ export async function* readTar(
   try {
     while (true) {
       const at = src.offset;
-      const block = await src.readExact(BLOCK_SIZE);
+      const block = await src.readView(BLOCK_SIZE); // decoded before the next read
       if (block.length === 0 && !pending.pax.length && !pending.longName && !pending.longLink) {
         break;
       }
@@ -128,7 +128,8 @@ async function readExtension(src: ByteReader, raw: RawHeader, st: ExtensionState
     });
   }
   const size = Number(raw.size);
-  const bytes = await src.readExact(size);
+  // Long names are kept until the next header is read: a copy. Records are decoded at once.
+  const bytes = t === "L" || t === "K" ? await src.readExact(size) : await src.readView(size);
   if (bytes.length < size || (await src.skip(padding(size))) < padding(size)) {
     throw truncated(st.where, src.offset, "inside an extension header");
   }
@@ -149,7 +150,7 @@ function buildHeader(
   globals: Map<string, Uint8Array>,
   where: string,
 ): TarEntryHeader {
-  const name = decoder.decode(pending.longName ?? raw.name);
+  const name = decodeText(pending.longName ?? raw.name);
   let type = TYPES[raw.typeflag] ?? "file";
   if (raw.typeflag === "\0" && name.endsWith("/")) type = "dir";
   const header: TarEntryHeader = {
@@ -162,12 +163,13 @@ function buildHeader(
     uname: raw.uname,
     gname: raw.gname,
     mtime: raw.mtime * 1_000_000_000n,
-    linkname: decoder.decode(pending.longLink ?? raw.linkname),
+    linkname: decodeText(pending.longLink ?? raw.linkname),
   };
   if (type === "char" || type === "block") {
     header.devmajor = raw.devmajor;
     header.devminor = raw.devminor;
   }
+  if (globals.size === 0 && pending.pax.length === 0) return header;
   try {
     applyPax(header, [...globals.entries(), ...pending.pax]);
   } catch (e) {
