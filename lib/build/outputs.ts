@@ -14,6 +14,7 @@ import { OciLayout } from "../oci/layout.ts";
 import { parseReference, type Reference } from "../registry/reference.ts";
 import type { RegistrySession } from "../registry/session.ts";
 import type { BuiltImage } from "./image.ts";
+import { PushProgress } from "./push_progress.ts";
 
 /** What the outputs wrote, for the summary. */
 export interface OutputSummary {
@@ -33,10 +34,16 @@ export async function writeOutputs(
     for (const ref of refs) {
       const sink = session.repository(ref, "push");
       const started = performance.now();
+      const progress = new PushProgress(ref.toString(), [
+        image.configDescriptor,
+        ...image.layers.map((l) => l.descriptor),
+      ]);
       const result = await copyImage(image, sink, {
         tags: ref.tag ? [ref.tag] : [],
         concurrency: opts.registry.concurrency,
-      });
+        onBlob: (desc, what) => progress.done(desc, what),
+        onBlobProgress: (desc, n) => progress.progress(desc, n),
+      }).finally(() => progress.finish());
       const s = ((performance.now() - started) / 1000).toFixed(1);
       log.info(
         `pushed ${ref.toString()}@${image.manifest.digest} in ${s}s (${result.blobsCopied} ` +

@@ -4,6 +4,7 @@
  * @module
  */
 import { KanikoError } from "../errors.ts";
+import { formatBytes } from "../bytes.ts";
 import { log } from "../log.ts";
 import { copyImage } from "../oci/copy.ts";
 import { parsePlatform } from "../oci/platform.ts";
@@ -57,16 +58,4 @@ export async function copyCommand(
   } finally {
     session.close();
   }
-}
-
-/** `1.5 MiB`-style sizes for messages. */
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }

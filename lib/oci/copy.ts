@@ -28,6 +28,8 @@ export interface CopyOptions {
   concurrency?: number;
   /** Called when a blob is done: what the sink did with it. */
   onBlob?: (desc: Descriptor, result: PutBlobResult) => void;
+  /** Called as a blob's bytes are written: how many so far. */
+  onBlobProgress?: (desc: Descriptor, written: number) => void;
   signal?: AbortSignal;
 }
 
@@ -137,7 +139,11 @@ class CopyJob {
     if (!p) {
       p = this.#limited(async () => {
         this.signal.throwIfAborted();
-        const result = await this.sink.putBlob(desc, this.source, { signal: this.signal });
+        const onBlobProgress = this.options.onBlobProgress;
+        const result = await this.sink.putBlob(desc, this.source, {
+          signal: this.signal,
+          onProgress: onBlobProgress && ((n) => onBlobProgress(desc, n)),
+        });
         if (result === "exists") this.stats.blobsSkipped++;
         else if (result === "mounted") this.stats.blobsMounted++;
         else {
