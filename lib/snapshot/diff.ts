@@ -200,8 +200,26 @@ function frame(
   return { b, a, prefix, i, iEnd, j, jEnd: j + after.rec[a * STRIDE + F_NCHILD] };
 }
 
-/** Whether the stat fields that matter differ (type and permission bits, owner, size, times, inode). */
+/**
+ * Whether the stat fields that matter differ (type and permission bits, owner, size, times,
+ * inode). A directory's ctime and size are left out, as BuildKit's differ does: a RUN's mount
+ * stubs (`/etc/hosts`, …) are created and removed in the image's directories, which moves their
+ * ctime (it cannot be restored) and may leave ext4's directory size grown, with nothing changed.
+ */
 function differs(B: Uint32Array, br: number, A: Uint32Array, ar: number): boolean {
+  if (
+    (B[br + F_MODE] & S_IFMT_MASK) === S_IFDIR_BITS &&
+    (A[ar + F_MODE] & S_IFMT_MASK) === S_IFDIR_BITS
+  ) {
+    return (B[br + F_MODE] & MODE_MASK) !== (A[ar + F_MODE] & MODE_MASK) ||
+      B[br + F_MTIME_NS] !== A[ar + F_MTIME_NS] ||
+      B[br + F_MTIME_LO] !== A[ar + F_MTIME_LO] ||
+      B[br + F_MTIME_HI] !== A[ar + F_MTIME_HI] ||
+      B[br + F_INO_LO] !== A[ar + F_INO_LO] ||
+      B[br + F_INO_HI] !== A[ar + F_INO_HI] ||
+      B[br + F_UID] !== A[ar + F_UID] ||
+      B[br + F_GID] !== A[ar + F_GID];
+  }
   return (B[br + F_MODE] & MODE_MASK) !== (A[ar + F_MODE] & MODE_MASK) ||
     B[br + F_CTIME_NS] !== A[ar + F_CTIME_NS] ||
     B[br + F_CTIME_LO] !== A[ar + F_CTIME_LO] ||
@@ -216,6 +234,9 @@ function differs(B: Uint32Array, br: number, A: Uint32Array, ar: number): boolea
     B[br + F_CTIME_HI] !== A[ar + F_CTIME_HI] ||
     B[br + F_INO_HI] !== A[ar + F_INO_HI];
 }
+
+const S_IFMT_MASK = 0o170000;
+const S_IFDIR_BITS = 0o040000;
 
 /**
  * Whether only the link count (and with it the ctime) of a non-directory moved: same inode, type
