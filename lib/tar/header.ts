@@ -270,21 +270,13 @@ export function checksum(block: Uint8Array): { unsigned: number; signed: number 
   return { unsigned, signed: unsigned - 256 * high };
 }
 
-/**
- * Stores the checksum of the finished header block at `buf[off]` (6 octal digits, NUL, space):
- * the unsigned byte sum with the checksum field counted as spaces.
- */
-export function sealHeaderAt(buf: Uint8Array, off: number): void {
-  let sum = 8 * 0x20;
-  for (let i = off, end = off + 148; i < end; i++) sum += buf[i];
-  for (let i = off + 156, end = off + BLOCK_SIZE; i < end; i++) sum += buf[i];
-  writeOctal(buf, off + 148, 7, sum); // at most 512 × 255: six digits
-  buf[off + 155] = 0x20;
-}
-
 /** Stores the checksum of a finished header block (6 octal digits, NUL, space). */
 export function sealHeader(block: Uint8Array): Uint8Array {
-  sealHeaderAt(block, 0);
+  let sum = 8 * 0x20; // the checksum field itself, as spaces
+  for (let i = 0; i < 148; i++) sum += block[i];
+  for (let i = 156; i < BLOCK_SIZE; i++) sum += block[i];
+  writeOctal(block, 148, 7, sum); // at most 512 × 255: six digits and a NUL
+  block[155] = 0x20;
   return block;
 }
 

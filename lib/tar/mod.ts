@@ -22,6 +22,7 @@ export { readTar, type ReadTarOptions, type TarEntry } from "./reader.ts";
 export {
   createTarStream,
   encodeEntry,
+  encodeEntrySync,
   endOfArchive,
   type TarWriteEntry,
   TarWriter,

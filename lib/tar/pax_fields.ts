@@ -135,7 +135,9 @@ export function paxRecordsRaw(
       out.push([SCHILY_XATTR + name, h.xattrs[name]]);
     }
   }
-  if (h.pax != null) for (const key of Object.keys(h.pax).sort()) out.push([key, h.pax[key]]);
+  if (h.pax != null) {
+    for (const key of Object.keys(h.pax).sort()) out.push([key, h.pax[key]]);
+  }
   return out;
 }
 

@@ -128,14 +128,27 @@ async function readExtension(src: ByteReader, raw: RawHeader, st: ExtensionState
     });
   }
   const size = Number(raw.size);
-  // Long names are kept until the next header is read: a copy. Records are decoded at once.
-  const bytes = t === "L" || t === "K" ? await src.readExact(size) : await src.readView(size);
-  if (bytes.length < size || (await src.skip(padding(size))) < padding(size)) {
-    throw truncated(st.where, src.offset, "inside an extension header");
+  const truncatedHere = () => truncated(st.where, src.offset, "inside an extension header");
+  // Long names are kept until after the next header: a copy. PAX records are parsed from a view
+  // before the next read (skipping the padding); a malformed one fails only after that skip, so
+  // a truncated archive still says so first.
+  const long = t === "L" || t === "K";
+  const bytes = long ? await src.readExact(size) : await src.readView(size);
+  if (bytes.length < size) throw truncatedHere();
+  let records: PaxRecord[] = [];
+  let malformed: { error: unknown } | undefined;
+  if (t === "x" || t === "X" || t === "g") {
+    try {
+      records = parsePaxRecords(bytes, st.where);
+    } catch (error) {
+      malformed = { error };
+    }
   }
-  if (t === "x" || t === "X") st.pending.pax.push(...parsePaxRecords(bytes, st.where));
+  if ((await src.skip(padding(size))) < padding(size)) throw truncatedHere();
+  if (malformed) throw malformed.error;
+  if (t === "x" || t === "X") st.pending.pax.push(...records);
   else if (t === "g") {
-    for (const [k, v] of parsePaxRecords(bytes, st.where)) {
+    for (const [k, v] of records) {
       if (v.length === 0) st.globals.delete(k);
       else st.globals.set(k, v);
     }
