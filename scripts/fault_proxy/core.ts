@@ -82,7 +82,8 @@ export class ProxyCore {
     }
     const reset = decision.kind === "reset" ? spec!.reset : undefined;
     try {
-      return await this.#upstream.forward({ req, url, entry, clientPort, reset });
+      const sent = this.#upstream.relay.sentToClient(clientPort);
+      return await this.#upstream.forward({ req, url, entry, clientPort, reset, sent });
     } catch (err) {
       entry.status = 502;
       return errorResponse(502, "UNAVAILABLE", `fault proxy: upstream failed: ${errText(err)}`);

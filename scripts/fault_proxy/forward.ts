@@ -42,6 +42,11 @@ export interface ForwardJob {
   clientPort: number;
   /** Where to drop the connection, for a `reset` rule. */
   reset?: ResetSpec;
+  /**
+   * Bytes the relay had sent to the client when the request arrived: every earlier answer on the
+   * connection (the client read it before sending this request), so this answer starts here.
+   */
+  sent: number;
 }
 
 /** Forwards requests to one upstream, and probes its Bearer challenge. */
@@ -146,13 +151,13 @@ export class Forwarder {
     return new Response(null, { status: 502 });
   }
 
-  /** For a cut response body: drops the client's connection (and `stop`s upstream) soon. */
+  /**
+   * For a body cut after K bytes: drops the client's connection (and `stop`s upstream) once the
+   * head and those K bytes have reached the client (the relay counts them from `job.sent`).
+   */
   #dropSoon(job: ForwardJob, stop: () => void): void {
     job.entry.status = 0;
-    setTimeout(() => {
-      this.relay.kill(job.clientPort);
-      stop();
-    }, 100);
+    this.relay.killAfter(job.clientPort, job.sent + (job.reset?.response ?? 0), 100, stop);
   }
 
   async #forwardNode(job: ForwardJob): Promise<Response> {

@@ -12,7 +12,7 @@
 export class Relay {
   readonly #listener: Deno.TcpListener;
   readonly #innerPort: number;
-  readonly #pairs = new Map<number, { client: Deno.TcpConn; inner: Deno.TcpConn }>();
+  readonly #pairs = new Map<number, Pair>();
   readonly #pending = new Set<Deno.TcpConn>();
   #closed = false;
 
@@ -55,9 +55,12 @@ export class Relay {
     inner.setNoDelay(true);
     client.setNoDelay(true);
     const key = (inner.localAddr as Deno.NetAddr).port;
-    const pair = { client, inner };
+    const pair: Pair = { client, inner, toClient: 0, toInner: 0 };
     this.#pairs.set(key, pair);
-    await Promise.all([pump(client, inner), pump(inner, client)]);
+    await Promise.all([
+      pump(client, inner, (n) => pair.toInner += n),
+      pump(inner, client, (n) => pair.toClient += n),
+    ]);
     if (this.#pairs.get(key) === pair) this.#pairs.delete(key);
     closeQuietly(client);
     closeQuietly(inner);
@@ -70,6 +73,35 @@ export class Relay {
     this.#pairs.delete(port);
     closeQuietly(pair.client);
     closeQuietly(pair.inner);
+  }
+
+  /** Bytes relayed so far to the client of inner port `port` (0 for an unknown port). */
+  sentToClient(port: number): number {
+    return this.#pairs.get(port)?.toClient ?? 0;
+  }
+
+  /**
+   * Drops the client connection of inner port `port` once at least `total` bytes have been
+   * relayed to it and nothing has moved either way for `quietMs`: checked twice with the event
+   * loop polled in between, so what the handler already wrote (the head, the first K body bytes)
+   * reaches the client first even on a loaded machine. Gives up waiting after 10 s.
+   */
+  killAfter(port: number, total: number, quietMs: number, then: () => void = () => {}): void {
+    const pair = this.#pairs.get(port);
+    if (!pair) return then();
+    const deadline = Date.now() + 10_000;
+    let seen = -1;
+    let quietChecks = 0;
+    const check = () => {
+      const moved = pair.toClient + pair.toInner;
+      quietChecks = moved === seen && pair.toClient >= total ? quietChecks + 1 : 0;
+      seen = moved;
+      if (quietChecks >= 2 || Date.now() > deadline) {
+        this.kill(port);
+        then();
+      } else setTimeout(check, quietMs / 2);
+    };
+    setTimeout(check, quietMs / 2);
   }
 
   /** Stops listening and drops every connection. */
@@ -85,12 +117,25 @@ export class Relay {
   }
 }
 
-async function pump(from: Deno.TcpConn, to: Deno.TcpConn): Promise<void> {
+interface Pair {
+  client: Deno.TcpConn;
+  inner: Deno.TcpConn;
+  /** Bytes relayed so far each way. */
+  toClient: number;
+  toInner: number;
+}
+
+async function pump(
+  from: Deno.TcpConn,
+  to: Deno.TcpConn,
+  count: (n: number) => void,
+): Promise<void> {
   const buf = new Uint8Array(64 * 1024);
   try {
     for (;;) {
       const n = await from.read(buf);
       if (n === null) break;
+      count(n);
       let off = 0;
       while (off < n) off += await to.write(buf.subarray(off, n));
     }

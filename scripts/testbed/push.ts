@@ -120,9 +120,13 @@ export async function pushBusybox(
     limit(() =>
       copyImage(ctx, layout, tag, reg, BUSYBOX_REPO, { all: tag === "latest" || tag === "docker" })
     );
-  // `latest --all` first moves every blob; the other tags then only add manifests, in parallel.
-  if (missing.includes("latest")) await copy("latest");
-  await Promise.all(missing.filter((t) => t !== "latest").map(copy));
+  // `latest --all` first moves every blob, then `docker --all` its v2s2 children; the other tags
+  // then only add tags to manifests already there, in parallel. (Two concurrent PUTs of the same
+  // new manifest race inside distribution 2.8's filesystem driver: a list pushed meanwhile can
+  // fail with DIGEST_INVALID + MANIFEST_BLOB_UNKNOWN.)
+  const first = ["latest", "docker"];
+  for (const tag of first) if (missing.includes(tag)) await copy(tag);
+  await Promise.all(missing.filter((t) => !first.includes(t)).map(copy));
   for (const tag of missing) {
     const got = await manifestDigest(http, variant, BUSYBOX_REPO, tag);
     if (got !== expected.get(tag)) {
