@@ -25,7 +25,8 @@ RUN exit 3
 FROM ${base} AS base
 RUN mkdir -p /d/keep && echo old > /d/old && echo k > /d/keep/k && echo gone > /gone && echo b > /base-file
 RUN rm /gone /bin/ls
-RUN rm -rf /d && mkdir /d && echo new > /d/new
+# the new /d is made while the old one exists, so it surely has another inode
+RUN mv /d /d.old && mkdir /d && rm -rf /d.old && echo new > /d/new
 
 FROM scratch AS scratchy
 COPY f.txt /f.txt

@@ -196,7 +196,7 @@ Deno.test("a directory removed and made again is opaque; an emptied one gets whi
     "empty/b/c": "c",
   });
   const changes = await changesOf(root, async () => {
-    await sh(root, "rm -rf re && mkdir re && echo k > re/keep && mkdir re/sub");
+    await sh(root, "mv re re.old && mkdir re && rm -rf re.old && echo k > re/keep && mkdir re/sub");
     await sh(root, "rm -rf empty/* && touch empty/new");
   });
   assert.deepEqual(show(changes), [

@@ -69,7 +69,7 @@ Deno.test("the layer as GNU tar lists it: types, modes, owners, sizes, clamped t
     await Deno.symlink("../etc/new.conf", join(root, "usr/conf"));
     await Deno.link(join(root, "etc/new.conf"), join(root, "usr/local/hard"));
     mknod(join(root, "srv/pipe"), "fifo", 0o600);
-    await sh(root, "rm -rf var/cache && mkdir var/cache && echo y > var/cache/y");
+    await sh(root, "mv var/cache var/c.old && mkdir var/cache && rm -rf var/c.old && echo y > var/cache/y");
   });
   const tar = await tarOf(layerEntries(root, changes, { mtime: T2000 }));
   const owner = isRoot ? "1000/50" : "0/0";
@@ -387,7 +387,11 @@ Deno.test("round trip: the layer applied onto the old tree gives the new tree", 
       [
         "echo 'root:x:0:0:new' > etc/passwd",
         "rm etc/gone",
-        "rm -rf opt/app && mkdir -p opt/app/lib && echo A > opt/app/lib/a.so",
+        // Re-created while the old one still exists, so that it surely gets another inode: a
+        // directory removed and made again within one clock tick may reuse the inode number
+        // and birth time, and is then (correctly, indistinguishably) diffed entry by entry.
+        "mv opt/app opt/app.old && mkdir -p opt/app/lib && rm -rf opt/app.old",
+        "echo A > opt/app/lib/a.so",
         "rm -rf var/cache/apt/*",
         "chmod 700 home/user",
         "ln -sf /etc/shadow home/user/link",
