@@ -69,7 +69,10 @@ Deno.test("the layer as GNU tar lists it: types, modes, owners, sizes, clamped t
     await Deno.symlink("../etc/new.conf", join(root, "usr/conf"));
     await Deno.link(join(root, "etc/new.conf"), join(root, "usr/local/hard"));
     mknod(join(root, "srv/pipe"), "fifo", 0o600);
-    await sh(root, "mv var/cache var/c.old && mkdir var/cache && rm -rf var/c.old && echo y > var/cache/y");
+    await sh(
+      root,
+      "mv var/cache var/c.old && mkdir var/cache && rm -rf var/c.old && echo y > var/cache/y",
+    );
   });
   const tar = await tarOf(layerEntries(root, changes, { mtime: T2000 }));
   const owner = isRoot ? "1000/50" : "0/0";
