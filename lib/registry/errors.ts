@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { KanikoError, oneLine } from "../errors.ts";
+import { KanikoError, type KanikoErrorOptions, oneLine } from "../errors.ts";
 import type { HttpResponse } from "./http_types.ts";
 import { parseRetryAfter, RetryableError } from "./retry.ts";
 
@@ -19,6 +19,24 @@ const HINTS: Record<string, string> = {
   MANIFEST_UNKNOWN: "check the tag or digest",
   TOOMANYREQUESTS: "the registry is rate-limiting; retry later or authenticate",
 };
+
+/**
+ * A registry's refusal that a retry cannot cure (a 4xx other than 429): the error with the HTTP
+ * status and the URL it answered, so callers can tell refusals apart without reading messages.
+ */
+export class RegistryError extends KanikoError {
+  /** The HTTP status of the response. */
+  readonly status: number;
+  /** The URL of the request (after redirects). */
+  readonly url: string;
+
+  constructor(message: string, options: KanikoErrorOptions & { status: number; url: string }) {
+    super(message, options);
+    this.name = "RegistryError";
+    this.status = options.status;
+    this.url = options.url;
+  }
+}
 
 /**
  * Builds the error for an unexpected response. `what` says what was attempted, e.g.
@@ -62,5 +80,5 @@ export async function responseError(response: HttpResponse, what: string): Promi
       ? "NOT_FOUND"
       : `HTTP_${status}`;
   }
-  return new KanikoError(message, { code, hint: HINTS[code] });
+  return new RegistryError(message, { code, hint: HINTS[code], status, url: response.url });
 }
