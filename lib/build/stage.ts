@@ -157,10 +157,38 @@ export class StageBuild {
       diffIds: base.config.rootfs.diff_ids,
       ignore: env.ignore,
       devices: true,
+      skipFile: sparseRoot(stage, env) ? skipInSparseRoot : undefined,
     });
     this.state = startState(base.config);
     this.layers = baseLayers(base, env.format);
   }
+}
+
+/**
+ * Whether the stage may be built on a sparse root — its base image's directories and symlinks,
+ * and of its files only those under `/etc`: it runs nothing (no RUN, ONBUILD triggers included),
+ * no other stage reads its root (as a base, `COPY --from` or `RUN --mount from=`), and nothing
+ * snapshots the whole tree (`--single-snapshot`), so no step ever reads the files left out.
+ * COPY, ADD and WORKDIR then resolve their destinations exactly as on the full root; their layers
+ * hold only what they wrote and its parent directories. The one difference: writing a directory
+ * where the base has a regular file outside `/etc` succeeds instead of failing.
+ */
+export function sparseRoot(
+  stage: PlannedStage,
+  env: Pick<BuildEnv, "isolation" | "opts" | "plan">,
+): boolean {
+  if (env.isolation === "none" || env.opts.singleSnapshot) return false;
+  if ([...stage.triggers, ...stage.instructions].some((s) => s.keyword === "RUN")) return false;
+  return !env.plan.stages.some((s) =>
+    s.index !== stage.index && (s.baseStage === stage.index || s.deps.includes(stage.index))
+  );
+}
+
+/** The files a sparse root leaves out: all but `/etc` (users, groups) and any passwd or group. */
+function skipInSparseRoot(path: string): boolean {
+  if (path.startsWith("etc/")) return false;
+  const base = path.slice(path.lastIndexOf("/") + 1);
+  return base !== "passwd" && base !== "group";
 }
 
 /** The base image's layers, media types converted to the output format (same bytes). */

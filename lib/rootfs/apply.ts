@@ -69,6 +69,13 @@ export interface ApplyOptions {
   devices?: boolean;
   /** Name of the layer for messages (image reference + digest). */
   what: string;
+  /**
+   * Regular files, hard links, devices and FIFOs at paths for which this holds are not written:
+   * what is at the path is removed as a full apply would replace it, so the directories and
+   * symlinks of the result are exactly those of a full apply (a sparse root, for stages that run
+   * nothing; see `lib/build/sparse.ts`).
+   */
+  skipFile?: (path: string) => boolean;
 }
 
 /** The whiteout prefix of OCI layers. */
@@ -118,6 +125,7 @@ class LayerApplier {
   readonly #what: string;
   readonly #ignore?: (path: string) => boolean;
   readonly #devices: boolean;
+  readonly #skipFile?: (path: string) => boolean;
   readonly #uid = Deno.uid() ?? 0;
   readonly #gid = Deno.gid() ?? 0;
   readonly #isRoot = this.#uid === 0;
@@ -143,6 +151,7 @@ class LayerApplier {
     this.#what = options.what;
     this.#ignore = options.ignore;
     this.#devices = options.devices ?? false;
+    this.#skipFile = options.skipFile;
   }
 
   async entry(header: TarEntryHeader, body: ReadableStream<Uint8Array>): Promise<void> {
@@ -186,6 +195,7 @@ class LayerApplier {
     }
     if (h.sparse) throw this.#refuse("is a sparse file, which is not supported in image layers");
 
+    if (h.type !== "dir" && h.type !== "symlink" && this.#skip(parent, base)) return;
     // Resolve the link target first: nothing is created for a refused entry.
     let linkTarget: string | undefined;
     if (h.type === "hardlink") {
@@ -245,6 +255,21 @@ class LayerApplier {
       }
     }
     this.#touch(path);
+  }
+
+  /**
+   * With `skipFile`: when it holds for the entry `parent/base` (not a directory or symlink), removes
+   * what is at the path, as writing the entry would, and says the entry is done.
+   */
+  #skip(parent: string, base: string): boolean {
+    if (!this.#skipFile) return false;
+    const dir = this.#resolveParent(parent);
+    const path = childPath(dir.path, base);
+    if (path === "" || this.#ignored(path) || !this.#skipFile(path)) return false;
+    this.#makeParents(dir);
+    this.#remove(path);
+    this.#touch(path);
+    return true;
   }
 
   /**

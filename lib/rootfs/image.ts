@@ -29,6 +29,8 @@ export interface UnpackOptions {
   ignore?: ApplyOptions["ignore"];
   /** Create device nodes (see {@link ApplyOptions.devices}). */
   devices?: boolean;
+  /** Leave these files out (see {@link ApplyOptions.skipFile}). */
+  skipFile?: ApplyOptions["skipFile"];
   /** Names the image in messages (default: the source's name). */
   what?: string;
   /** The platform to pick when the manifest is an index (default: this host's). */
@@ -106,6 +108,7 @@ export async function unpackImage(
       what,
       ignore: options.ignore,
       devices: options.devices,
+      skipFile: options.skipFile,
     });
     const diffId = hashing.digest();
     const want = options.diffIds?.[index];

@@ -404,3 +404,84 @@ Deno.test("applyLayer: large files stream through; an empty layer is fine", asyn
     await applyLayer(root, ReadableStream.from<Uint8Array>([]), { what: "empty" });
   });
 });
+
+Deno.test("applyLayer: skipFile leaves files out; directories and symlinks as a full apply", async () => {
+  const layers: TarWriteEntry[][] = [
+    [
+      dir("etc/", { mode: 0o755 }),
+      file("etc/passwd", "root:x:0:0::/root:/bin/sh\n"),
+      dir("usr/"),
+      dir("usr/lib/", { mode: 0o750, uid: 7, gid: 8, mtime: 1_500_000_000_123_000_000n }),
+      symlink("lib", "usr/lib"),
+      file("usr/lib/libc.so", "libc", { mode: 0o755 }),
+      dir("bin/"),
+      file("bin/busybox", "bb", { mode: 0o4755 }),
+      hardlink("bin/sh", "bin/busybox"),
+      dir("was-dir/"),
+      file("was-dir/inner", "i"),
+      file("was-file", "f"),
+      dir("opq/"),
+      dir("opq/old/"),
+      file("opq/old/x", "x"),
+    ],
+    [
+      file("lib/libm.so", "libm"), // through the symlink: usr/lib/libm.so
+      file("was-dir", "now a file"), // replaces a directory
+      dir("was-file/"), // replaces a (skipped) file
+      wh("bin/.wh.sh"),
+      hardlink("bin/ls", "bin/busybox"),
+      wh("opq/.wh..wh..opq"),
+      dir("opq/new/"),
+      file("etc/group", "root:x:0:\n"),
+      dir("srv/", { mtime: 1_400_000_000_000_000_000n }),
+      file("srv/data", "d"),
+    ],
+  ];
+  const full = await Deno.makeTempDir({ prefix: "rootfs-full-" });
+  const sparse = await Deno.makeTempDir({ prefix: "rootfs-sparse-" });
+  try {
+    const skipped: string[] = [];
+    const skipFile = (path: string) => {
+      const skip = !path.startsWith("etc/");
+      if (skip) skipped.push(path);
+      return skip;
+    };
+    for (const entries of layers) {
+      await apply(full, entries);
+      await apply(sparse, entries, { skipFile });
+    }
+    const fullTree = tree(full);
+    const expected = Object.fromEntries(
+      Object.entries(fullTree).filter(([path, what]) =>
+        what === "dir" || what.startsWith("-> ") || path.startsWith("etc/")
+      ),
+    );
+    assert.deepEqual(tree(sparse), expected);
+    assert.equal(fullTree["was-dir"], "now a file"); // in the full tree; absent from the sparse one
+    assert.equal(tree(sparse)["was-dir"], undefined);
+    assert.deepEqual(skipped.sort(), [
+      "bin/busybox",
+      "bin/ls",
+      "bin/sh",
+      "opq/old/x",
+      "srv/data",
+      "usr/lib/libc.so",
+      "usr/lib/libm.so",
+      "was-dir",
+      "was-dir/inner",
+      "was-file",
+    ]);
+    for (const path of Object.keys(expected).filter((p) => expected[p] !== "file")) {
+      const [a, b] = [lstatNs(`${full}/${path}`)!, lstatNs(`${sparse}/${path}`)!];
+      // (Directory times differ where the full apply wrote into a directory a later layer did
+      // not declare: it then has the time of the apply, which no layer carries anyway.)
+      assert.deepEqual([b.type, b.mode, b.uid, b.gid], [a.type, a.mode, a.uid, a.gid], path);
+    }
+    const srv = (root: string) => lstatNs(`${root}/srv`)!.mtimeNs;
+    assert.equal(srv(sparse), 1_400_000_000_000_000_000n);
+    assert.equal(srv(full), srv(sparse));
+  } finally {
+    await Deno.remove(full, { recursive: true });
+    await Deno.remove(sparse, { recursive: true });
+  }
+});
