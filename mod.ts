@@ -1,6 +1,7 @@
 /**
- * kaniko for Deno, as a library: OCI content and layouts, the registry client, and copies from
- * any image source to any sink (registry, OCI layout, Docker archive).
+ * kaniko for Deno, as a library: OCI content and layouts, the registry client, copies from any
+ * image source to any sink (registry, OCI layout, Docker archive), and image indexes assembled
+ * from children anywhere (`assembleIndex`, `IndexSource`).
  *
  * ```ts
  * import { copyImage, defaultRegistryOptions, OciLayout, parseReference, RegistrySession } from "./mod.ts";
@@ -16,4 +17,5 @@ export * from "./lib/errors.ts";
 export * from "./lib/oci/mod.ts";
 export * from "./lib/oci/copy.ts";
 export * from "./lib/registry/mod.ts";
+export * from "./lib/index/mod.ts";
 export { PROGRAM_NAME, VERSION } from "./lib/version.ts";

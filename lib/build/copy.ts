@@ -73,6 +73,8 @@ export interface CopySpec {
   unpack?: boolean;
   /** A fixed mtime (ns since the epoch) for everything written (reproducible builds). */
   reproducibleMtime?: bigint;
+  /** The mtime (ns) of directories created on the way (the build's timestamp). */
+  createdMtime?: bigint;
   signal?: AbortSignal;
   /** HTTP settings for ADD of URLs. */
   http?: HttpOptions;
@@ -99,6 +101,7 @@ export async function copyStep(spec: CopySpec): Promise<CopyResult> {
     chown,
     chmod,
     mtimeNs: spec.reproducibleMtime,
+    createdMtimeNs: spec.createdMtime,
     signal: spec.signal,
   });
   const temp = await Deno.makeTempDir({ dir: spec.tempDir, prefix: "kaniko-copy-" });

@@ -50,6 +50,12 @@ export interface WriterOptions {
   chmod?: ModeChange;
   /** A fixed mtime (ns since the epoch) for everything written (reproducible builds). */
   mtimeNs?: bigint;
+  /**
+   * The mtime (ns) of the directories created on the way, when `mtimeNs` is not set: the build's
+   * timestamp, so that the same COPY makes the same layer whenever it runs (every platform of a
+   * multi-platform build shares one).
+   */
+  createdMtimeNs?: bigint;
   signal?: AbortSignal;
 }
 
@@ -296,7 +302,7 @@ export class TreeWriter {
       this.#apply(path, entry);
     }
     this.#pending = [];
-    const mtime = this.options.mtimeNs;
+    const mtime = this.options.mtimeNs ?? this.options.createdMtimeNs;
     if (mtime !== undefined) {
       for (let i = this.#created.length - 1; i >= 0; i--) {
         setTimesNs(this.abs(this.#created[i]), mtime, mtime);

@@ -76,7 +76,11 @@ function tagged(ref: Reference): string {
   return `${ref.registry}/${ref.repository}:${ref.tag ?? "latest"}`;
 }
 
-async function writeDigestFiles(
+/**
+ * Writes `--digest-file` (the digest), `--image-name-with-digest-file` (`REPO@DIGEST` per
+ * destination) and `--image-name-tag-with-digest-file` (`REPO:TAG@DIGEST` per destination).
+ */
+export async function writeDigestFiles(
   digest: string,
   opts: BuildOptions,
   refs: Reference[],

@@ -12,11 +12,24 @@ import { log, logConfig } from "../log.ts";
 export class Progress {
   #stages: number;
   #position = new Map<number, number>();
+  #platform?: string;
 
-  /** `stages`: the indexes of the stages this build runs, in order. */
-  constructor(stages: number[]) {
+  /**
+   * `stages`: the indexes of the stages this build runs, in order. `platform`: set when several
+   * platforms build at once, to start every line with `[linux/arm64] `.
+   */
+  constructor(stages: number[], platform?: string) {
     this.#stages = stages.length;
+    this.#platform = platform;
     stages.forEach((s, i) => this.#position.set(s, i + 1));
+  }
+
+  #prefix(): string {
+    return this.#platform ? `[${this.#platform}] ` : "";
+  }
+
+  #fields(fields: Record<string, unknown>): Record<string, unknown> {
+    return this.#platform ? { platform: this.#platform, ...fields } : fields;
   }
 
   /** Runs one step, with its start and end lines. */
@@ -27,9 +40,14 @@ export class Progress {
     step: PlannedInstruction,
     fn: () => Promise<T>,
   ): Promise<T> {
-    const label = `[stage ${this.#position.get(stage.index) ?? stage.index + 1}/${this.#stages}] ` +
+    const label =
+      `${this.#prefix()}[stage ${
+        this.#position.get(stage.index) ?? stage.index + 1
+      }/${this.#stages}] ` +
       `STEP ${index + 1}/${count}`;
-    const fields = logConfig().format === "json" ? { stage: stage.index, step: index + 1 } : {};
+    const fields = logConfig().format === "json"
+      ? this.#fields({ stage: stage.index, step: index + 1 })
+      : {};
     log.info(`${label}: ${formatStep(step)}`, fields);
     const started = performance.now();
     const result = await fn();
@@ -40,8 +58,8 @@ export class Progress {
 
   /** A line of a RUN step's output: as it is on a terminal, a record with `--log-format=json`. */
   output(line: string, stream: "stdout" | "stderr"): void {
-    if (logConfig().format === "json") log.info(line, { stream });
-    else writeErr(line + "\n");
+    if (logConfig().format === "json") log.info(line, this.#fields({ stream }));
+    else writeErr(this.#prefix() + line + "\n");
   }
 }
 

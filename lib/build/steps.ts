@@ -258,6 +258,7 @@ async function copy(sb: StageBuild, step: PlannedInstruction): Promise<StepOutco
       checksum: one("checksum"),
       keepGitDir: one("keep-git-dir") === "true",
       reproducibleMtime: sb.env.mtime,
+      createdMtime: createdNs(sb),
       tempDir: sb.env.tmpDir,
     }));
   sb.tree = undefined;
@@ -321,5 +322,17 @@ async function makeDirs(sb: StageBuild, dir: string): Promise<string[]> {
       created.push(host.slice(sb.root.length + 1));
     }
   }
+  // Every directory is made by now, so none changes its parent's mtime after this.
+  const time = new Date(Number(createdNs(sb) / 1_000_000n));
+  for (const rel of created) await Deno.utime(`${sb.root}/${rel}`, time, time);
   return created;
+}
+
+/**
+ * The mtime (ns) of directories a step creates on the way: the build's `created` timestamp, so
+ * that the same step makes the same layer whenever it runs (and on every platform of a
+ * multi-platform build, which share it). Reproducible builds clamp it further.
+ */
+function createdNs(sb: StageBuild): bigint {
+  return BigInt(Date.parse(sb.env.created)) * 1_000_000n;
 }

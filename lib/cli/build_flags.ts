@@ -6,6 +6,7 @@
  */
 
 import { UsageError } from "../errors.ts";
+import { VERSION } from "../version.ts";
 import type { FlagSpec } from "./flag_spec.ts";
 import {
   COMPRESSIONS,
@@ -33,8 +34,12 @@ const CACHE = "Cache";
 const SNAPSHOT = "Snapshot and filesystem";
 const MULTI = "Multi-platform and OCI";
 const SIGN = "Signing";
+const K8S = "Kubernetes driver (--driver=k8s)";
 const PROCESS = "Process";
 const DEPRECATED = "Deprecated";
+
+/** The default executor image of the k8s driver's Jobs: our published image of this version. */
+export const DEFAULT_EXECUTOR_IMAGE = `ghcr.io/kaniko-deno/executor:${VERSION}`;
 
 const GIT_KEYS = ["branch", "single-branch", "recurse-submodules", "insecure-skip-tls"];
 
@@ -210,6 +215,7 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
     default: "-${ARCH}",
   }),
   bool("dry-run", "Validate and plan the build without building or pushing", MULTI),
+  ...k8sFlags(),
   bool("sign-images", "Sign pushed images with cosign", SIGN),
   str("cosign-key", "path", "cosign private key (alias: --cosign-key-path)", SIGN),
   {
@@ -250,6 +256,46 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
     default: undefined,
   }, "ignore-var-run"),
 ];
+
+/** Flags of the `k8s` driver (ignored, with a warning, by the other drivers). */
+function k8sFlags(): FlagSpec[] {
+  return [
+    str(
+      "kubeconfig",
+      "path",
+      "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)",
+      K8S,
+    ),
+    str("kube-context", "name", "kubeconfig context to use (default: its current-context)", K8S),
+    str(
+      "namespace",
+      "name",
+      "Namespace of the Jobs (default: the context's, the pod's, else default)",
+      K8S,
+    ),
+    str("executor-image", "image", "Image the per-platform Jobs run", K8S, {
+      default: DEFAULT_EXECUTOR_IMAGE,
+    }),
+    str(
+      "k8s-registry-secret",
+      "name",
+      "kubernetes.io/dockerconfigjson Secret mounted as the Jobs' Docker config " +
+        "(default: none, the ServiceAccount's or nodes' credentials)",
+      K8S,
+    ),
+    str(
+      "k8s-service-account",
+      "name",
+      "ServiceAccount the Jobs run as (default: namespace's default)",
+      K8S,
+    ),
+    str("k8s-timeout", "duration", "Time limit of the per-platform Jobs, e.g. 45m", K8S, {
+      default: 30 * 60_000,
+      defaultHelp: "30m",
+      parse: parseDuration,
+    }),
+  ];
+}
 
 function bool(name: string, help: string, group: string, value = false): FlagSpec {
   return { name, kind: "bool", help, group, default: value };

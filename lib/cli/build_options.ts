@@ -8,7 +8,7 @@
 import { UsageError } from "../errors.ts";
 import { resolveBuildArgs as resolveArgMap } from "../dockerfile/build_args.ts";
 import type { EnvLookup, FlagValues } from "./flag_spec.ts";
-import type { BuildOptions, GitOptions, SecretSpec } from "./options.ts";
+import type { BuildOptions, GitOptions, K8sOptions, SecretSpec } from "./options.ts";
 import { registryOptionsFrom } from "./registry_flags.ts";
 import { isBoolWord, parseBool } from "./values.ts";
 
@@ -37,6 +37,8 @@ export function buildOptionsFrom(flags: FlagValues, context: MapperContext): Bui
     ...platformOptions(flags, context),
     registry: registryOptionsFrom(flags, context.env),
   };
+  const k8s = k8sOptions(flags, options.driver, context);
+  if (k8s) options.k8s = k8s;
   validateBuildOptions(options);
   return options;
 }
@@ -118,6 +120,42 @@ function platformOptions(flags: FlagValues, context: MapperContext) {
     cosignKey: flags.optional("cosign-key"),
     cosignKeyPassword: flags.optional("cosign-key-password") || context.env("COSIGN_PASSWORD") ||
       undefined,
+  };
+}
+
+const K8S_FLAGS = [
+  "kubeconfig",
+  "kube-context",
+  "namespace",
+  "executor-image",
+  "k8s-registry-secret",
+  "k8s-service-account",
+  "k8s-timeout",
+];
+
+/** The k8s driver's settings with `--driver=k8s`; otherwise its flags are warned about. */
+function k8sOptions(
+  flags: FlagValues,
+  driver: BuildOptions["driver"],
+  context: MapperContext,
+): K8sOptions | undefined {
+  if (driver !== "k8s") {
+    const given = K8S_FLAGS.filter((f) => flags.given(f));
+    if (given.length > 0) {
+      context.warnings.push(
+        `ignoring ${given.map((f) => `--${f}`).join(", ")}: they apply to --driver=k8s only`,
+      );
+    }
+    return undefined;
+  }
+  return {
+    kubeconfig: flags.optional("kubeconfig"),
+    context: flags.optional("kube-context"),
+    namespace: flags.optional("namespace"),
+    executorImage: flags.string("executor-image"),
+    registrySecret: flags.optional("k8s-registry-secret"),
+    serviceAccount: flags.optional("k8s-service-account"),
+    timeout: flags.number("k8s-timeout"),
   };
 }
 

@@ -7,6 +7,7 @@
 
 import { describeError, exitCodeOf } from "../errors.ts";
 import { addSecret, configureLog, log, redact } from "../log.ts";
+import { interruptsClaimed } from "../interrupts.ts";
 import { versionString } from "../version.ts";
 import { HANDLERS, type Handlers } from "./handlers.ts";
 import { type Invocation, parseInvocation, type ParseInvocationOptions } from "./invocation.ts";
@@ -119,7 +120,8 @@ const SIGNALS: [Deno.Signal, number][] = [["SIGINT", 130], ["SIGTERM", 143]];
 
 /**
  * Ends the process cleanly on what would otherwise escape: an unhandled rejection or uncaught
- * error (its `error:` line, exit code of the error), SIGINT (exit 130) and SIGTERM (exit 143).
+ * error (its `error:` line, exit code of the error), SIGINT (exit 130) and SIGTERM (exit 143) —
+ * unless some code claimed interrupts (`lib/interrupts.ts`): the first signal is then theirs.
  */
 export function installProcessHandlers(): void {
   const fatal = (err: unknown) => {
@@ -134,9 +136,17 @@ export function installProcessHandlers(): void {
     event.preventDefault();
     fatal(event.error ?? event.message);
   });
+  let pending = false;
   for (const [signal, code] of SIGNALS) {
     try {
       Deno.addSignalListener(signal, () => {
+        if (interruptsClaimed() && !pending) {
+          // The code that claimed it cleans up and ends with the right code; a second signal
+          // ends the process at once.
+          pending = true;
+          log.warn(`${signal}: cleaning up (send it again to stop at once)`);
+          return;
+        }
         reportError(`interrupted by ${signal}`);
         Deno.exit(code);
       });

@@ -53,6 +53,24 @@ export interface SecretSpec {
   env?: string;
 }
 
+/** Settings of the `k8s` driver (`--kubeconfig`, `--namespace`, `--executor-image`, …). */
+export interface K8sOptions {
+  /** `--kubeconfig`: default `$KUBECONFIG`, `~/.kube/config`, then the in-cluster config. */
+  kubeconfig?: string;
+  /** `--kube-context`: default the kubeconfig's current-context. */
+  context?: string;
+  /** `--namespace`: default the context's, the pod's, else `default`. */
+  namespace?: string;
+  /** `--executor-image`: the image the per-platform Jobs run. */
+  executorImage: string;
+  /** `--k8s-registry-secret`: a dockerconfigjson Secret mounted as the Jobs' Docker config. */
+  registrySecret?: string;
+  /** `--k8s-service-account`: the ServiceAccount the Jobs run as. */
+  serviceAccount?: string;
+  /** `--k8s-timeout` in milliseconds. */
+  timeout: number;
+}
+
 /** Everything the build command needs, from the command line and the environment. */
 export interface BuildOptions {
   /** `--context`/`-c`: path, `dir://`, `tar://`, `https://` tarball or `git://` URL. */
@@ -159,6 +177,8 @@ export interface BuildOptions {
   archCacheRepoSuffix: string;
   /** `--dry-run`. */
   dryRun: boolean;
+  /** The `k8s` driver's settings; set only with `--driver=k8s`. */
+  k8s?: K8sOptions;
   /** `--sign-images`. */
   signImages: boolean;
   /** `--cosign-key` (alias `--cosign-key-path`). */

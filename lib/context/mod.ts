@@ -5,7 +5,8 @@
  * `dir://PATH` is used in place; `tar://PATH`, `tar://stdin` and `http(s)://` tarballs (gzip, zstd
  * or plain, detected by content) are extracted safely into a temporary directory; git
  * repositories (`git://HOST/REPO`, `https://HOST/REPO.git`, `ssh://…`, `git@HOST:REPO`, with
- * `#REF[:SUBDIR]` and Kaniko's `#REF#COMMIT`) are cloned with the system `git`.
+ * `#REF[:SUBDIR]` and Kaniko's `#REF#COMMIT`) are cloned with the system `git`; `oci://REF@DIGEST`
+ * artifacts (see `oci.ts`) are pulled from a registry and extracted.
  * `--context-sub-path` then selects a directory inside it (for every kind; Kaniko ignores it for a
  * plain path). The `.dockerignore` in force is chosen and parsed up front.
  *
@@ -33,6 +34,8 @@ import { IgnoreMatcher } from "./dockerignore.ts";
 import { extractTar } from "./extract.ts";
 import { cloneGit, type GitCloneOptions } from "./git.ts";
 import { httpGet, type HttpOptions } from "./https.ts";
+import { fetchOciContext } from "./oci.ts";
+import type { RegistryOptions } from "../registry/options.ts";
 import { cleanPath } from "./pattern.ts";
 import { resolveInContext, setRootAliases } from "./resolve.ts";
 import { type ContextSource, describeSpec, parseContextSpec } from "./source.ts";
@@ -61,6 +64,14 @@ export type { HttpOptions } from "./https.ts";
 export { detectCompression, zstdDecompress } from "./decompress.ts";
 export { extractTar } from "./extract.ts";
 export { DEFAULT_DOCKERFILE, type DockerfileLocation } from "./dockerfile.ts";
+export {
+  CONTEXT_ARTIFACT_TYPE,
+  type ContextBlob,
+  contextManifest,
+  fetchOciContext,
+  type OciSource,
+  pushContextArtifact,
+} from "./oci.ts";
 
 /** Options for {@link prepareContext}. */
 export interface PrepareContextOptions {
@@ -74,6 +85,8 @@ export interface PrepareContextOptions {
   gitOptions?: GitCloneOptions;
   /** HTTP settings for `http(s)://` tarballs. */
   http?: HttpOptions;
+  /** Registry flags for `oci://` contexts (default: no insecure registries, `$DOCKER_CONFIG`). */
+  registry?: RegistryOptions;
   /** What `tar://stdin` reads (default: the process's standard input). */
   stdin?: ReadableStream<Uint8Array>;
   /** Environment lookup for `GIT_*` variables (default: the process environment). */
@@ -194,6 +207,12 @@ async function fetchInto(
       await Deno.remove(download).catch(() => {});
       return undefined;
     }
+    case "oci":
+      await fetchOciContext(source, dest, what, {
+        registry: options.registry,
+        signal: options.signal,
+      });
+      return undefined;
     case "git": {
       const scratch = `${temp}/git`;
       await Deno.mkdir(scratch, { mode: 0o700 });

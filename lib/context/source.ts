@@ -7,6 +7,7 @@
  * @module
  */
 import { UsageError } from "../errors.ts";
+import { type OciSource, parseOciSource } from "./oci.ts";
 
 /** Credentials for a remote context (never printed). */
 export interface Credentials {
@@ -37,13 +38,14 @@ export type ContextSource =
   | { kind: "tar"; path: string }
   | { kind: "stdin" }
   | { kind: "http"; url: string; credentials?: Credentials }
+  | OciSource
   | GitSource;
 
 /** The supported forms, for error messages. */
 export const SUPPORTED_CONTEXTS =
   "a directory (PATH or dir://PATH), tar://PATH, tar://stdin, an http(s):// tarball URL, " +
   "or a git repository (git://HOST/REPO, https://HOST/REPO.git, ssh://…, git@HOST:REPO, " +
-  "with #REF[:SUBDIR])";
+  "with #REF[:SUBDIR]), or an OCI artifact (oci://REGISTRY/REPO@sha256:DIGEST)";
 
 const CLOUD: Record<string, string> = {
   "gs": "Google Cloud Storage",
@@ -73,6 +75,8 @@ export function parseContextSpec(spec: string): ContextSource {
       }
       return gitSource(spec, spec.split("#")[0], true);
     }
+    case "oci":
+      return parseOciSource(rest, spec);
     case "ssh":
     case "git+ssh":
       return gitSource(spec, spec.split("#")[0], false);

@@ -5,7 +5,7 @@
 import type { IgnoreMatcher } from "./dockerignore.ts";
 
 /** Where a context came from. */
-export type ContextKind = "dir" | "tar" | "stdin" | "http" | "git";
+export type ContextKind = "dir" | "tar" | "stdin" | "http" | "git" | "oci";
 
 /** A prepared build context: a local directory (unpacked if it came as an archive or a repository). */
 export interface BuildContext extends AsyncDisposable {
