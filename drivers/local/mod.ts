@@ -6,6 +6,7 @@
  * Platforms build concurrently, a few at a time (`KANIKO_LOCAL_JOBS`, default 3).
  * @module
  */
+import { LayerMemo } from "../../lib/layer/mod.ts";
 import type { Isolation } from "../../lib/cli/options.ts";
 import { buildImage, createdTime, type PlatformImage } from "../../lib/build/executor.ts";
 import { assembleImage } from "../../lib/build/image.ts";
@@ -62,6 +63,7 @@ export const localDriver: Driver = {
   async build(build: MultiPlatformBuild, ctx: DriverContext): Promise<ChildImage[]> {
     const isolations = checkTargetIsolation(build);
     const created = createdTime(build.opts); // one for every child
+    const layerMemo = new LayerMemo(); // a layer the same for several platforms is written once
     const several = build.targets.length > 1;
     const warned = new Set<string>();
     const warn = (w: string) => {
@@ -82,6 +84,7 @@ export const localDriver: Driver = {
           isolation: isolations[i],
           showPlatform: several,
           warn,
+          layerMemo,
           checkPlan: (plan, stages) => refuseForeignRuns(build, [{ target, plan, stages }]),
         });
         return childImage(target, image, build.format);
@@ -89,6 +92,8 @@ export const localDriver: Driver = {
         throw several ? withPlatform(e, target.platform) : e;
       }
     }, (child) => child.kind === "local" ? child.dispose() : Promise.resolve());
+    const { written, reused } = layerMemo.stats;
+    if (reused > 0) log.info(`${written} layers written, ${reused} shared between platforms`);
     return built;
   },
 };

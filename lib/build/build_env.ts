@@ -3,6 +3,7 @@
  * the stages built so far, work directories, layer settings and progress reporting.
  * @module
  */
+import type { LayerMemo } from "../layer/mod.ts";
 import type { BuildOptions, Isolation } from "../cli/options.ts";
 import type { BuildContext } from "../context/mod.ts";
 import type { BuildPlan } from "../dockerfile/plan.ts";
@@ -40,6 +41,8 @@ export interface BuildEnv {
   /** `created` of the config and history entries (RFC 3339). */
   created: string;
   blobs: FileBlobSource;
+  /** Writes layers once for builds that share them (the platforms of one build), when set. */
+  layerMemo?: LayerMemo;
   secrets: Map<string, SecretSource>;
   progress: Progress;
 }

@@ -4,6 +4,7 @@
  * build-wide {@link BuildEnv}.
  * @module
  */
+import type { LayerMemo } from "../layer/mod.ts";
 import { join } from "node:path";
 import type { BuildOptions, Isolation } from "../cli/options.ts";
 import type { BuildContext } from "../context/mod.ts";
@@ -89,6 +90,7 @@ export interface EnvParts {
   work: string;
   format: "oci" | "docker";
   created: string;
+  layerMemo?: LayerMemo;
 }
 
 /** The build-wide environment of the stage builders. */
@@ -115,6 +117,7 @@ export async function buildEnv(opts: BuildOptions, parts: EnvParts): Promise<Bui
     mtime: epoch === undefined ? undefined : BigInt(epoch) * 1_000_000_000n,
     created: parts.created,
     blobs: new FileBlobSource(),
+    layerMemo: parts.layerMemo,
     secrets: secretSources(opts.secrets),
     progress: new Progress([]),
   };

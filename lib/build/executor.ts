@@ -14,6 +14,7 @@ import type { Dockerfile } from "../dockerfile/ast.ts";
 import { type BuildPlan, planBuild } from "../dockerfile/plan.ts";
 import { stagesNeeded } from "../dockerfile/stages.ts";
 import { log } from "../log.ts";
+import type { LayerMemo } from "../layer/mod.ts";
 import { formatPlatform } from "../oci/platform.ts";
 import type { ImageConfig, Platform } from "../oci/schemas.ts";
 import { RegistrySession } from "../registry/session.ts";
@@ -65,6 +66,8 @@ export interface PlatformBuildOptions {
   checkPlan?: (plan: BuildPlan, stages: number[]) => void;
   /** Reports a plan warning (default: logged); builds of several platforms log each once. */
   warn?: (warning: string) => void;
+  /** Shared by the builds of several platforms: identical layers are written once. */
+  layerMemo?: LayerMemo;
 }
 
 /** One platform's built image, not yet written anywhere. */
@@ -134,6 +137,7 @@ export async function buildImage(
       work,
       format: options.format,
       created: options.created ?? createdTime(opts),
+      layerMemo: options.layerMemo,
     });
     env.progress = new Progress(order, options.showPlatform ? input.platform : undefined);
     for (const index of order) {

@@ -100,12 +100,15 @@ export class StageBuild {
         yield e;
       }
     }
-    const blob: LayerBlob = await writeLayer(counted(), {
+    const options = {
       dir: this.env.layersDir,
       compression: this.env.compression,
       level: this.env.compressionLevel,
       format: this.env.format,
-    });
+    };
+    const blob: LayerBlob = this.env.layerMemo
+      ? await this.env.layerMemo.write(counted(), options)
+      : await writeLayer(counted(), options);
     if (!any) {
       await Deno.remove(blob.path).catch(() => {});
       return undefined;

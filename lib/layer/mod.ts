@@ -20,5 +20,6 @@ export {
   peek,
 } from "./decompress.ts";
 export { DOCKER_LAYER_TAR, type LayerFormat, layerMediaType } from "./media.ts";
-export { type LayerBlob, writeLayer, type WriteLayerOptions } from "./write.ts";
+export { compressTarFile, type LayerBlob, writeLayer, type WriteLayerOptions } from "./write.ts";
+export { LayerMemo, type LayerMemoStats } from "./memo.ts";
 export { zstdDecompress } from "./zstd_frames.ts";

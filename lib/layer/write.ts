@@ -54,8 +54,33 @@ const COMPRESSIONS: readonly string[] = ["gzip", "zstd", "none"];
  * where it is with its digests. The same entries give the same bytes on every run (see
  * `compress.ts`). On failure the temporary file is removed and the entries are not read further.
  */
-export async function writeLayer(
+export function writeLayer(
   entries: AsyncIterable<TarWriteEntry> | Iterable<TarWriteEntry>,
+  options: WriteLayerOptions,
+): Promise<LayerBlob> {
+  return writeTarBytes(tarChunks(entries), options);
+}
+
+/**
+ * Writes a layer blob from an uncompressed tar archive already on disk (`tarPath`), as
+ * {@link writeLayer} would from its entries: the same bytes and digests.
+ */
+export async function compressTarFile(
+  tarPath: string,
+  options: WriteLayerOptions,
+): Promise<LayerBlob> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(tarPath);
+  } catch (e) {
+    throw fileError(`cannot read the layer tar ${tarPath}`, e);
+  }
+  return await writeTarBytes(file.readable, options);
+}
+
+/** Hashes, compresses and writes the bytes of a tar archive as a layer blob. */
+async function writeTarBytes(
+  tar: AsyncIterable<Uint8Array>,
   options: WriteLayerOptions,
 ): Promise<LayerBlob> {
   const { dir, compression, format } = options;
@@ -100,7 +125,7 @@ export async function writeLayer(
   let closed = false;
   try {
     // One reused input buffer: each chunk is hashed, compressed and written before the next.
-    for await (const chunk of fixedChunks(tarChunks(entries), INPUT_CHUNK_SIZE, true)) {
+    for await (const chunk of fixedChunks(tar, INPUT_CHUNK_SIZE, true)) {
       diff.update(chunk);
       await emit(compressor ? await compress(compressor, chunk) : [chunk]);
     }

@@ -4,7 +4,7 @@
  * refused): a RUN-less Dockerfile over the busybox index becomes one OCI index for amd64, arm64,
  * arm/v7 and s390x whose children carry the right config platform and the right architecture's
  * busybox (ELF e_machine of /bin/busybox read from the base layer); the COPY layer is one blob,
- * uploaded once; RUN for a foreign platform fails before any request; `--oci-mode=docker` and
+ * written and uploaded once; RUN for a foreign platform fails before any request; `--oci-mode=docker` and
  * `auto` (against a registry refusing OCI types) give Docker trees; `--reproducible` index
  * digests are stable; `--dry-run` plans and pushes nothing; digest files name the index.
  */
@@ -194,8 +194,9 @@ Deno.test({
         copyLayers.add(copy.digest);
         assert.ok(await fileInLayer(await blob(e, name, copy.digest), "app/blob.bin"));
       }
-      // The COPY layer is one blob in every child, uploaded once.
+      // The COPY layer is one blob in every child, written (compressed) once, uploaded once.
       assert.equal(copyLayers.size, 1);
+      assert.match(r.stderr, /1 layers written, 3 shared between platforms/);
       const [copyDigest] = copyLayers;
       const uploads = proxy.stats().log.filter((l) =>
         l.method === "PUT" && l.digest === copyDigest

@@ -192,9 +192,11 @@ Deno.test({
         images[1].layers.map((l: any) => l.descriptor.digest),
       );
       assert.notEqual(docker.image.manifest.digest, local.image.manifest.digest);
-      // dispose removes the blobs the build wrote.
-      await (children[0] as ChildImage & { kind: "local" }).dispose();
+      // dispose removes the blobs the builds wrote (the shared COPY blob lives in the directory
+      // of the build that wrote it first: it is gone once every child is disposed).
+      for (const c of children) await (c as ChildImage & { kind: "local" }).dispose();
       await assert.rejects(images[0].openBlob(copyLayers[0]));
+      await assert.rejects(images[1].openBlob(copyLayers[1]));
     } finally {
       await Promise.all(children.map((c) => c.kind === "local" ? c.dispose() : undefined));
       s.close();
