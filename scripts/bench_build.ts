@@ -55,7 +55,7 @@ import {
   touchSmallFile,
   writeDockerfile,
 } from "./bench_build/inputs.ts";
-import { median, ourPhases, rssMethod, type Timed, timed } from "./bench_build/measure.ts";
+import { median, ourPhases, rssMethod, type Timed, timed } from "./_bench_measure.ts";
 import { BuildahStore, buildahVersion } from "./bench_build/buildah.ts";
 
 const MiB = 1024 * 1024;

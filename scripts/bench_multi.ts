@@ -12,6 +12,7 @@
  * `--isolation chroot`) and the test bed (started when not running; left running).
  * @module
  */
+import { median } from "./_bench_measure.ts";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { testbed } from "../tests/_testbed.ts";
@@ -77,11 +78,6 @@ async function kaniko(cliArgs: string[], env: Record<string, string>): Promise<n
     );
   }
   return seconds;
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 async function main(): Promise<void> {

@@ -31,6 +31,7 @@ import { createTarStream } from "../lib/tar/mod.ts";
 import { startExtraRegistry, testbed } from "../tests/_testbed.ts";
 import { isRunning, stop as stopTestbed } from "./testbed.ts";
 import { type RegistryInfo, REPO_ROOT, stateDir, type TestbedEnv } from "./testbed/env.ts";
+import { median, rssMethod, timed } from "./_bench_measure.ts";
 
 const MiB = 1024 * 1024;
 const TAG = "bench";
@@ -41,7 +42,6 @@ const CLI = join(REPO_ROOT, "cli.ts");
  * early (peak RSS of a 277 MiB copy: 93–95 MB, against 110–150 MB with V8's default).
  */
 const V8_FLAGS = "--v8-flags=--max-semi-space-size=2";
-const TIME = "/usr/bin/time";
 
 /** The cached image. */
 interface BenchImage {
@@ -172,58 +172,10 @@ async function ensureImage(dataSize: number): Promise<BenchImage> {
 // ---------------------------------------------------------------------------------------------
 // Running and measuring
 
-let haveTime: boolean | undefined;
-
 /** Runs `argv`, timing it and measuring its peak RSS; throws when it fails. */
 async function measure(argv: string[], env: Record<string, string> = {}): Promise<Sample> {
-  haveTime ??= await Deno.stat(TIME).then(() => true, () => false);
-  if (haveTime) {
-    const out = await Deno.makeTempFile({ prefix: "bench-time-" });
-    try {
-      const t0 = performance.now();
-      const r = await new Deno.Command(TIME, {
-        args: ["-f", "%M", "-o", out, ...argv],
-        env,
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const seconds = (performance.now() - t0) / 1000;
-      check(argv, r);
-      const kb = Number((await Deno.readTextFile(out)).trim().split("\n").at(-1));
-      return { seconds, peakRss: kb * 1024 };
-    } finally {
-      await Deno.remove(out).catch(() => {});
-    }
-  }
-  // No /usr/bin/time: poll VmHWM while the process runs.
-  const t0 = performance.now();
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let peak = 0;
-  const poll = setInterval(() => {
-    try {
-      const status = Deno.readTextFileSync(`/proc/${child.pid}/status`);
-      const kb = Number(status.match(/^VmHWM:\s+(\d+)/m)?.[1] ?? 0);
-      peak = Math.max(peak, kb * 1024);
-    } catch {
-      // exited
-    }
-  }, 20);
-  const r = await child.output();
-  clearInterval(poll);
-  const seconds = (performance.now() - t0) / 1000;
-  check(argv, r);
-  return { seconds, peakRss: peak };
-}
-
-function check(argv: string[], r: Deno.CommandOutput): void {
-  if (r.code === 0) return;
-  const err = new TextDecoder().decode(r.stderr).trim().split("\n").slice(-5).join(" | ");
-  throw new Error(`${argv.slice(0, 4).join(" ")} … exited ${r.code}: ${err}`);
+  const { seconds, peakRss } = await timed(argv, { env });
+  return { seconds, peakRss };
 }
 
 /** Our CLI's flags to reach a registry (plain HTTP on loopback needs none). */
@@ -305,12 +257,6 @@ async function runOnce(
   return sample;
 }
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
-
 function pad(text: string, width: number, right = false): string {
   return right ? text.padStart(width) : text.padEnd(width);
 }
@@ -347,7 +293,7 @@ function printTable(rows: Row[], image: BenchImage, runs: number, destKind: stri
   );
   console.log(
     `Medians of ${runs} runs; each run pushes to a fresh ${destKind} registry. ` +
-      `RSS: ${haveTime ? "/usr/bin/time %M" : "VmHWM"}.\n`,
+      `RSS: ${rssMethod()}.\n`,
   );
   console.log(lines.join("\n"));
   console.log("\nAll runs (seconds, peak RSS MB):");

@@ -8,7 +8,7 @@
  */
 import { join } from "node:path";
 import { run } from "../testbed/proc.ts";
-import { type Timed, timed } from "./measure.ts";
+import { type Timed, timed } from "../_bench_measure.ts";
 
 export const BUILDAH = "/usr/bin/buildah";
 

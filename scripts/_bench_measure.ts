@@ -1,5 +1,5 @@
 /**
- * Running a command for the build benchmark: wall time, peak RSS (`/usr/bin/time -f %M`, which
+ * Running a command for the benchmarks (registry, build, multi-platform): wall time, peak RSS (`/usr/bin/time -f %M`, which
  * reports the largest resident set of the process and the children it waited for; without it,
  * VmHWM of the process polled from /proc), and its output.
  * @module
