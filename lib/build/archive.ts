@@ -126,9 +126,11 @@ function placeEntry(
       current = lstatNs(w.abs(target));
     }
   }
-  if (target !== "" && current !== undefined && !(isDir && current.type === "dir")) {
-    Deno.removeSync(w.abs(target), { recursive: current.type === "dir" });
-  }
+  const replaced = target !== "" && current !== undefined && !(isDir && current.type === "dir");
+  const tree = current?.type === "dir";
+  if (replaced) Deno.removeSync(w.abs(target), { recursive: tree });
+  // What the writer kept for the layer is no longer there.
+  w.forgetContent(target, replaced && tree);
   return target;
 }
 

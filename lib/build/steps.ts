@@ -265,7 +265,11 @@ async function copy(sb: StageBuild, step: PlannedInstruction): Promise<StepOutco
   return {
     createdBy: formatStep(step),
     entries: result.touched.length
-      ? entriesForPaths(sb.root, result.touched, { mtime: sb.env.mtime, mtimeResolution: "s" })
+      ? entriesForPaths(sb.root, result.touched, {
+        mtime: sb.env.mtime,
+        mtimeResolution: "s",
+        contents: result.contents,
+      })
       : undefined,
   };
 }
