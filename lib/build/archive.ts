@@ -126,11 +126,9 @@ function placeEntry(
       current = lstatNs(w.abs(target));
     }
   }
-  const replaced = target !== "" && current !== undefined && !(isDir && current.type === "dir");
-  const tree = current?.type === "dir";
-  if (replaced) Deno.removeSync(w.abs(target), { recursive: tree });
-  // What the writer kept for the layer is no longer there.
-  w.forgetContent(target, replaced && tree);
+  if (target !== "" && current !== undefined && !(isDir && current.type === "dir")) {
+    Deno.removeSync(w.abs(target), { recursive: current.type === "dir" });
+  }
   return target;
 }
 

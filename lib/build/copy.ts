@@ -88,8 +88,6 @@ export interface CopySpec {
 export interface CopyResult {
   /** Paths written or created, relative to the root, sorted (code point order). */
   touched: string[];
-  /** The bytes of (most) small files written, by path: what the layer needs, already read. */
-  contents: ReadonlyMap<string, Uint8Array>;
 }
 
 /** Runs one COPY/ADD into `spec.root`. Errors name the source or destination, not the line. */
@@ -123,7 +121,7 @@ export async function copyStep(spec: CopySpec): Promise<CopyResult> {
   } finally {
     await Deno.remove(temp, { recursive: true }).catch(() => {});
   }
-  return { touched: [...w.touched].sort(compareCodePoints), contents: w.contents };
+  return { touched: [...w.touched].sort(compareCodePoints) };
 }
 
 function treeOf(source: CopySource): TreeSource {

@@ -82,8 +82,6 @@ export interface Destination {
 const MAX_LINKS = 40;
 /** Files up to this size are copied through memory rather than with `copy_file_range`. */
 const SMALL_FILE = 1 << 20;
-/** The most bytes of written files a {@link TreeWriter} keeps for the layer. */
-const CONTENTS_LIMIT = 64 << 20;
 
 /**
  * Resolves `rel` (relative to `root`) like a chroot, following every symlink, the last one too:
@@ -133,9 +131,6 @@ export class TreeWriter {
   #created: string[] = [];
   /** Hard links: source device:inode → the path its first copy was written to. */
   readonly #inodes = new Map<string, string>();
-  /** Bytes of small files written, by path: the layer takes them instead of reading them back. */
-  readonly #contents = new Map<string, Uint8Array>();
-  #contentBytes = 0;
 
   constructor(options: WriterOptions) {
     this.root = options.root;
@@ -143,14 +138,6 @@ export class TreeWriter {
   }
 
   /** The paths written so far, relative to the root. */
-  /**
-   * The bytes of the small regular files this writer wrote, by path relative to the root (up to
-   * {@link CONTENTS_LIMIT} bytes in all): exactly what each file holds now.
-   */
-  get contents(): ReadonlyMap<string, Uint8Array> {
-    return this.#contents;
-  }
-
   get touched(): Set<string> {
     return this.#touched;
   }
@@ -239,11 +226,10 @@ export class TreeWriter {
       });
     }
     if (current !== undefined) Deno.removeSync(path);
-    this.forgetContent(target);
     const meta = entry.meta;
     switch (meta.type) {
       case "file":
-        if (await this.#file(path, entry, target)) return this.touch(target);
+        if (await this.#file(path, entry)) return this.touch(target);
         break;
       case "symlink":
         Deno.symlinkSync(Deno.readLinkSync(entry.absolute), path);
@@ -262,10 +248,9 @@ export class TreeWriter {
   }
 
   /** Copies a file's bytes (or links it to an earlier copy); true when it was hard-linked. */
-  async #file(path: string, entry: Entry, target: string): Promise<boolean> {
+  async #file(path: string, entry: Entry): Promise<boolean> {
     if (entry.data !== undefined) {
       Deno.writeFileSync(path, entry.data, { createNew: true, mode: 0o600 });
-      this.#keepContent(target, entry.data);
       return false;
     }
     const meta = entry.meta;
@@ -284,34 +269,10 @@ export class TreeWriter {
       // files: 8 s async, under 2 s sync), and is several times faster than Deno.copyFile.
       const data = Deno.readFileSync(entry.absolute);
       Deno.writeFileSync(path, data, { createNew: true, mode: 0o600 });
-      this.#keepContent(target, data);
     } else {
       await Deno.copyFile(entry.absolute, path);
     }
     return false;
-  }
-
-  #keepContent(target: string, data: Uint8Array): void {
-    if (this.#contentBytes + data.length > CONTENTS_LIMIT) return;
-    this.#contents.set(target, data);
-    this.#contentBytes += data.length;
-  }
-
-  /**
-   * Drops the kept bytes of `target` (and, with `tree`, of everything under it): for writers that
-   * replace or delete paths by other means (archive extraction).
-   */
-  forgetContent(target: string, tree = false): void {
-    const drop = (path: string) => {
-      const data = this.#contents.get(path);
-      if (data === undefined) return;
-      this.#contents.delete(path);
-      this.#contentBytes -= data.length;
-    };
-    drop(target);
-    if (!tree || this.#contents.size === 0) return;
-    const prefix = target === "" ? "" : `${target}/`;
-    for (const path of [...this.#contents.keys()]) if (path.startsWith(prefix)) drop(path);
   }
 
   /** Owner, mode (with --chmod), xattrs and times of a written entry. */

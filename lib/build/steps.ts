@@ -265,11 +265,7 @@ async function copy(sb: StageBuild, step: PlannedInstruction): Promise<StepOutco
   return {
     createdBy: formatStep(step),
     entries: result.touched.length
-      ? entriesForPaths(sb.root, result.touched, {
-        mtime: sb.env.mtime,
-        mtimeResolution: "s",
-        contents: result.contents,
-      })
+      ? entriesForPaths(sb.root, result.touched, { mtime: sb.env.mtime, mtimeResolution: "s" })
       : undefined,
   };
 }

@@ -87,11 +87,6 @@ export interface EntriesOptions {
    * to write.
    */
   mtimeResolution?: "ns" | "s";
-  /**
-   * Regular files whose bytes the caller has (it just wrote them): taken instead of reading the
-   * file back, when the size agrees. They must be exactly what the files hold.
-   */
-  contents?: ReadonlyMap<string, Uint8Array>;
 }
 
 /** What a path in the layer is. */
@@ -353,7 +348,10 @@ async function* emit(
         break;
       case S_IFREG:
         header.size = size;
-        yield { header, body: fileBody(abs, it.name, size, options.contents?.get(it.name)) };
+        yield {
+          header,
+          body: size <= SMALL_FILE ? readSmall(abs, it.name, size) : fileStream(abs, it.name, size),
+        };
         break;
     }
   }
@@ -377,12 +375,6 @@ function sizeChanged(name: string, size: number, got: string): KanikoError {
     `snapshot: ${name} changed while its layer was written (${size} bytes when listed, ${got})`,
     { hint: "a process still running in the build root changed it; stop background processes" },
   );
-}
-
-/** A file's body: the bytes the caller had, else read from the file (small) or streamed. */
-function fileBody(abs: string, name: string, size: number, known?: Uint8Array) {
-  if (known !== undefined && known.length === size) return known;
-  return size <= SMALL_FILE ? readSmall(abs, name, size) : fileStream(abs, name, size);
 }
 
 /** A small file's bytes, checked against the listed size. */

@@ -312,35 +312,3 @@ Deno.test("ADD of a git repository", async (t) => {
     await daemon.status;
   }
 });
-
-Deno.test("the bytes a COPY/ADD keeps for its layer are what the files hold", async () => {
-  // pkg/ is copied into /d/ (d/etc/conf, d/bin/tool), "over" to d/over; then the archive's
-  // etc/conf replaces d/etc/conf and its "over" directory replaces the file d/over: nothing
-  // stale is kept for the layer.
-  await using b = await bed({
-    "pkg/etc/conf": "copied first",
-    "pkg/bin/tool": "T",
-    "over": "a file",
-    "src/x": "x",
-  });
-  await run([
-    "sh",
-    "-c",
-    "mkdir -p a/etc a/over && echo from-archive > a/etc/conf && echo in > a/over/inside && " +
-    "tar -cf p.tar -C a etc over",
-  ], b.ctxDir);
-  const r = await copyStep({
-    root: b.root,
-    kind: "ADD",
-    sources: [{ from: "context", context: await b.context() }],
-    patterns: ["pkg", "over", "src/x", "p.tar"],
-    dest: "/d/",
-    workdir: "/",
-  });
-  assert.equal(Deno.readTextFileSync(`${b.root}/d/etc/conf`), "from-archive\n");
-  assert.equal(lstatNs(`${b.root}/d/over`)?.type, "dir");
-  assert.deepEqual([...r.contents.keys()].sort(), ["d/bin/tool", "d/x"]);
-  for (const [path, bytes] of r.contents) {
-    assert.deepEqual(Deno.readFileSync(`${b.root}/${path}`), bytes, path);
-  }
-});

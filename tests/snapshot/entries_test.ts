@@ -410,20 +410,3 @@ Deno.test("round trip: the layer applied onto the old tree gives the new tree", 
   assert.deepEqual(await flatten(copy), await flatten(root));
   assert.ok(changes.some((c) => c.opaque), "the re-created directory went in as opaque");
 });
-
-Deno.test("entriesForPaths: bytes the caller has are used when the size agrees", async () => {
-  await using tmp = await tempDir();
-  await writeTree(tmp.dir, { "a/kept": "disk1", "a/other": "disk2", "a/grown": "disk3" });
-  const enc = new TextEncoder();
-  const contents = new Map([
-    ["a/kept", enc.encode("MINE1")], // same size: taken (the caller vouches for it)
-    ["a/grown", enc.encode("longer than on disk")], // size differs: read from the file
-  ]);
-  const stream = createTarStream(
-    entriesForPaths(tmp.dir, ["a/kept", "a/other", "a/grown"], { contents }),
-  );
-  const got = Object.fromEntries(
-    (await readEntries(stream)).map((e) => [e.header.name, new TextDecoder().decode(e.body)]),
-  );
-  assert.deepEqual(got, { "a/": "", "a/grown": "disk3", "a/kept": "MINE1", "a/other": "disk2" });
-});
