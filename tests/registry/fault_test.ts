@@ -570,10 +570,17 @@ async function dockerConfigFor(env: TestbedEnv, host: string): Promise<string> {
 
 for (
   const variant of [
-    // Each token serves 6 requests (more than the 4 in flight at once, so that a fresh token
-    // serves every retry), then is refused with distribution's 401 for an expired token.
+    // Each token serves 6 requests, then is refused with distribution's 401 for an expired
+    // token. Without retries, only the one free replay after a refresh is left: one blob at a
+    // time, so that no other upload spends the fresh token's uses before the replay (with 4 in
+    // flight they sometimes did, and the replay met an expired token again).
     { name: "after 6 uses", expiry: { afterRequests: 6 }, drain: true, options: RETRY3 },
-    { name: "after 6 uses, no retries", expiry: { afterRequests: 6 }, drain: true, options: {} },
+    {
+      name: "after 6 uses, no retries",
+      expiry: { afterRequests: 6 },
+      drain: true,
+      options: { concurrency: 1 },
+    },
     {
       name: "after 6 uses, body not read",
       expiry: { afterRequests: 6 },
