@@ -45,8 +45,8 @@ export async function sendHttp1(request: Http1Request): Promise<Http1Response> {
   const conn: Deno.Conn = request.tls
     ? await Deno.connectTls({ hostname, port, ...request.tls })
     : await Deno.connect({ hostname, port });
-  const watchdog = new Watchdog(request.idleTimeout, () => conn.close());
-  const onAbort = () => conn.close();
+  const watchdog = new Watchdog(request.idleTimeout, () => closeQuietly(conn));
+  const onAbort = () => closeQuietly(conn);
   request.signal?.addEventListener("abort", onAbort, { once: true });
   const reader = new SocketReader(conn, watchdog);
   const response = readHead(reader);
@@ -72,11 +72,16 @@ export async function sendHttp1(request: Http1Request): Promise<Http1Response> {
   function finish() {
     watchdog.stop();
     request.signal?.removeEventListener("abort", onAbort);
-    try {
-      conn.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(conn);
+  }
+}
+
+/** Closes `conn` unless it is closed already (by an abort, the watchdog, or the end). */
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // already closed
   }
 }
 
@@ -106,13 +111,16 @@ async function writeRequest(conn: Deno.Conn, request: Http1Request, watchdog: Wa
   watchdog.kick();
 }
 
-/** Fails a connection that makes no progress for `ms`. */
-class Watchdog {
+/** Fails a connection that makes no progress for `ms`; once stopped, stays stopped. */
+export class Watchdog {
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #stopped = false;
   constructor(private ms: number, private onTimeout: () => void) {
     this.kick();
   }
   kick() {
+    // A write still finishing after the answer was read must not re-arm a finished connection.
+    if (this.#stopped) return;
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.fired = true;
@@ -120,6 +128,7 @@ class Watchdog {
     }, this.ms);
   }
   stop() {
+    this.#stopped = true;
     clearTimeout(this.#timer);
   }
   fired = false;
