@@ -16,6 +16,7 @@ import {
 } from "../../lib/snapshot/mod.ts";
 import { F_BTIME_LO, F_MODE, FLAG_BTIME, STRIDE } from "../../lib/snapshot/scan.ts";
 import { isRoot, run, tempDir } from "../tar/helpers.ts";
+import { writeTree } from "./_tree.ts";
 
 /** Scans, runs `step`, scans again and returns the diff. */
 async function changesOf(
@@ -36,18 +37,6 @@ function show(changes: Change[]): string[] {
 }
 
 const sh = (root: string, script: string) => run("bash", ["-c", script], { cwd: root });
-
-/** Writes `files` (path → content; a path ending in / is a directory) under `root`. */
-async function writeTree(root: string, files: Record<string, string>): Promise<void> {
-  for (const [path, content] of Object.entries(files)) {
-    if (path.endsWith("/")) {
-      await Deno.mkdir(join(root, path), { recursive: true });
-    } else {
-      await Deno.mkdir(join(root, path, ".."), { recursive: true });
-      await Deno.writeTextFile(join(root, path), content);
-    }
-  }
-}
 
 Deno.test("no change, no diff (and the diff of a state with itself is empty)", async () => {
   await using tmp = await tempDir();

@@ -20,22 +20,11 @@ import {
 import { createTarStream, type TarWriteEntry } from "../../lib/tar/mod.ts";
 import { captureLog } from "../_helpers.ts";
 import { hex, isRoot, readAll, readEntries, run, tempDir } from "../tar/helpers.ts";
+import { writeTree } from "./_tree.ts";
 
 const sh = (root: string, script: string) => run("bash", ["-c", script], { cwd: root });
 const T2000 = 946684800_000000000n; // 2000-01-01T00:00:00Z
 const T2020 = 1577836800_000000000n; // 2020-01-01T00:00:00Z
-
-/** Writes `files` (path → content; a path ending in / is a directory) under `root`. */
-async function writeTree(root: string, files: Record<string, string>): Promise<void> {
-  for (const [path, content] of Object.entries(files)) {
-    if (path.endsWith("/")) {
-      await Deno.mkdir(join(root, path), { recursive: true });
-    } else {
-      await Deno.mkdir(join(root, path, ".."), { recursive: true });
-      await Deno.writeTextFile(join(root, path), content);
-    }
-  }
-}
 
 /** The layer's bytes. */
 function tarOf(entries: AsyncIterable<TarWriteEntry>): Promise<Uint8Array> {

@@ -9,18 +9,7 @@ import { ignorePaths, scanTree, scanTreeNoSettle } from "../../lib/snapshot/mod.
 import { F_MODE, FLAG_SKIPPED, STRIDE } from "../../lib/snapshot/scan.ts";
 import { captureLog } from "../_helpers.ts";
 import { isRoot, run, tempDir } from "../tar/helpers.ts";
-
-/** Writes `files` (path → content; a path ending in / is a directory) under `root`. */
-async function writeTree(root: string, files: Record<string, string>): Promise<void> {
-  for (const [path, content] of Object.entries(files)) {
-    if (path.endsWith("/")) {
-      await Deno.mkdir(join(root, path), { recursive: true });
-    } else {
-      await Deno.mkdir(join(root, path, ".."), { recursive: true });
-      await Deno.writeTextFile(join(root, path), content);
-    }
-  }
-}
+import { writeTree } from "./_tree.ts";
 
 Deno.test("scan records every type with the metadata lstat gives, ns times included", async () => {
   await using tmp = await tempDir();

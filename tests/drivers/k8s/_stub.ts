@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { PlatformTarget } from "../../../drivers/types.ts";
+
 /** A stored object. */
 export type Obj = { metadata: Record<string, any>; [k: string]: any };
 
@@ -237,5 +239,18 @@ export function finishedJob(job: Obj, type: "Complete" | "Failed", reason?: stri
   return {
     ...structuredClone(job),
     status: { conditions: [{ type, status: "True", reason: reason ?? null }] },
+  };
+}
+
+/** A platform target as the coordinator makes it (no plan: the driver does not read it). */
+export function target(platform: string): PlatformTarget {
+  const [os, architecture, variant] = platform.split("/");
+  return {
+    platform,
+    parsed: variant ? { os, architecture, variant } : { os, architecture },
+    slug: platform.replaceAll("/", "-"),
+    native: false,
+    plan: {} as PlatformTarget["plan"],
+    hasRun: true,
   };
 }

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { k8sDriver } from "../../../drivers/k8s/mod.ts";
-import type { MultiPlatformBuild, PlatformTarget } from "../../../drivers/types.ts";
+import type { MultiPlatformBuild } from "../../../drivers/types.ts";
 import { parseInvocation } from "../../../lib/cli/invocation.ts";
 import type { BuildOptions } from "../../../lib/cli/options.ts";
 import { prepareContext } from "../../../lib/context/mod.ts";
@@ -16,19 +16,7 @@ import { OCI } from "../../../lib/oci/media_types.ts";
 import { parseReference } from "../../../lib/registry/reference.ts";
 import { RegistrySession } from "../../../lib/registry/session.ts";
 import { cliFlags, ref, tempDir, testbed } from "../../_testbed.ts";
-import { finishedJob, type Obj, startStub, type Stub, terminatedPod } from "./_stub.ts";
-
-function target(platform: string): PlatformTarget {
-  const [os, architecture, variant] = platform.split("/");
-  return {
-    platform,
-    parsed: variant ? { os, architecture, variant } : { os, architecture },
-    slug: platform.replaceAll("/", "-"),
-    native: false,
-    plan: {} as PlatformTarget["plan"],
-    hasRun: true,
-  };
-}
+import { finishedJob, type Obj, startStub, type Stub, target, terminatedPod } from "./_stub.ts";
 
 const node = (arch: string) => ({
   metadata: {

@@ -10,27 +10,16 @@ import {
 } from "../../../drivers/k8s/jobs.ts";
 import { k8sDriver } from "../../../drivers/k8s/mod.ts";
 import { requireNodes } from "../../../drivers/k8s/nodes.ts";
-import type { MultiPlatformBuild, PlatformTarget } from "../../../drivers/types.ts";
+import type { MultiPlatformBuild } from "../../../drivers/types.ts";
 import { parseInvocation } from "../../../lib/cli/invocation.ts";
 import type { BuildOptions } from "../../../lib/cli/options.ts";
 import { describeError, KanikoError } from "../../../lib/errors.ts";
+import { target } from "./_stub.ts";
 
 function options(argv: string[]): BuildOptions {
   const inv = parseInvocation(argv, { env: () => undefined });
   assert.equal(inv.command, "build");
   return (inv as { options: BuildOptions }).options;
-}
-
-function target(platform: string): PlatformTarget {
-  const [os, architecture, variant] = platform.split("/");
-  return {
-    platform,
-    parsed: variant ? { os, architecture, variant } : { os, architecture },
-    slug: platform.replaceAll("/", "-"),
-    native: false,
-    plan: {} as PlatformTarget["plan"],
-    hasRun: true,
-  };
 }
 
 const ARM7 = target("linux/arm/v7");
